@@ -1,0 +1,1 @@
+//! ringmq storage engine.

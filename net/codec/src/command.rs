@@ -1,0 +1,217 @@
+//! The decoded remoting command: one request or response, header fields plus body.
+
+use bytes::Bytes;
+
+/// Header serialization, the top byte of the frame's header word (spec §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SerializeType {
+    /// `0`: the header is a UTF-8 JSON object.
+    Json,
+    /// `1`: the compact binary layout of spec §1.5.
+    RocketMq,
+}
+
+impl SerializeType {
+    pub const fn as_byte(self) -> u8 {
+        match self {
+            SerializeType::Json => 0,
+            SerializeType::RocketMq => 1,
+        }
+    }
+
+    pub const fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(SerializeType::Json),
+            1 => Some(SerializeType::RocketMq),
+            _ => None,
+        }
+    }
+}
+
+/// Sender language (`LanguageCode`, spec §1.6). Unknown values are kept, never fatal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LanguageCode(pub u8);
+
+impl LanguageCode {
+    pub const JAVA: LanguageCode = LanguageCode(0);
+    pub const CPP: LanguageCode = LanguageCode(1);
+    pub const GO: LanguageCode = LanguageCode(9);
+    pub const RUST: LanguageCode = LanguageCode(12);
+    /// Code used for names we do not know (`OTHER`).
+    pub const OTHER: LanguageCode = LanguageCode(7);
+
+    const NAMES: [&'static str; 14] = [
+        "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO",
+        "PHP", "OMS", "RUST", "NODE_JS",
+    ];
+
+    /// The Java enum name, or `None` for an ordinal Java does not define.
+    pub fn name(self) -> Option<&'static str> {
+        Self::NAMES.get(usize::from(self.0)).copied()
+    }
+
+    /// Parses a Java enum name; unknown names map to `OTHER`.
+    pub fn from_name(name: &str) -> LanguageCode {
+        Self::NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+            .and_then(|i| u8::try_from(i).ok())
+            .map_or(Self::OTHER, LanguageCode)
+    }
+}
+
+/// `flag` bit 0: the command is a response.
+pub const FLAG_RESPONSE: i32 = 0x1;
+/// `flag` bit 1: the request is oneway and must never be answered.
+pub const FLAG_ONEWAY: i32 = 0x2;
+
+/// Protocol version we advertise in every command we originate (`MQVersion` V5_3_3).
+pub const RINGMQ_VERSION_ORDINAL: i32 = 479;
+
+/// The typed header of a command, flattened to a string map (spec §1.8).
+///
+/// Kept as a small vector: headers carry 0–15 keys, where a linear scan beats hashing and
+/// insertion order is preserved for stable encoding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtFields {
+    pairs: Vec<(String, String)>,
+}
+
+impl ExtFields {
+    pub fn new() -> Self {
+        ExtFields { pairs: Vec::new() }
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        ExtFields {
+            pairs: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value of the same key.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let key = key.into();
+        let value = value.into();
+        match self.pairs.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.pairs.push((key, value)),
+        }
+    }
+
+    /// Appends without checking for an existing key; for decoders building a fresh map.
+    pub(crate) fn push(&mut self, key: String, value: String) {
+        self.insert(key, value);
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let i = self.pairs.iter().position(|(k, _)| k == key)?;
+        Some(self.pairs.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut ext = ExtFields::new();
+        for (k, v) in iter {
+            ext.insert(k, v);
+        }
+        ext
+    }
+}
+
+/// One remoting command (Java `RemotingCommand`).
+///
+/// `code` is an `i32` even though the binary header carries 16 bits: JSON headers can carry
+/// the 5.x POP codes (200050…), spec §10 item 17.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub code: i32,
+    pub language: LanguageCode,
+    pub version: i32,
+    pub opaque: i32,
+    pub flag: i32,
+    pub remark: Option<String>,
+    pub ext: ExtFields,
+    /// How the header was (or will be) serialized.
+    pub serialize: SerializeType,
+    /// Empty means "no body" (Java maps an empty body to null).
+    pub body: Bytes,
+}
+
+impl Command {
+    /// A new request with the given code; the caller sets `opaque`.
+    pub fn request(code: i32) -> Command {
+        Command {
+            code,
+            language: LanguageCode::RUST,
+            version: RINGMQ_VERSION_ORDINAL,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext: ExtFields::new(),
+            serialize: SerializeType::Json,
+            body: Bytes::new(),
+        }
+    }
+
+    /// A response to `request`: same opaque, same serialization, response bit set.
+    pub fn response_to(request: &Command, code: i32) -> Command {
+        Command {
+            code,
+            language: LanguageCode::RUST,
+            version: RINGMQ_VERSION_ORDINAL,
+            opaque: request.opaque,
+            flag: FLAG_RESPONSE,
+            remark: None,
+            ext: ExtFields::new(),
+            serialize: request.serialize,
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn with_remark(mut self, remark: impl Into<String>) -> Command {
+        self.remark = Some(remark.into());
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Command {
+        self.body = body.into();
+        self
+    }
+
+    pub fn with_ext(mut self, key: impl Into<String>, value: impl Into<String>) -> Command {
+        self.ext.insert(key, value);
+        self
+    }
+
+    pub fn is_response(&self) -> bool {
+        self.flag & FLAG_RESPONSE != 0
+    }
+
+    pub fn is_oneway(&self) -> bool {
+        self.flag & FLAG_ONEWAY != 0
+    }
+
+    pub fn mark_oneway(&mut self) {
+        self.flag |= FLAG_ONEWAY;
+    }
+}

@@ -1,0 +1,1 @@
+//! Test harness: start real ringmq processes on free ports and talk to them over TCP.
