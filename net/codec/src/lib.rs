@@ -5,6 +5,9 @@
 //! - [`header`]: JSON (spec §1.4) and ROCKETMQ binary (spec §1.5) command headers.
 //! - [`command`]: the decoded [`Command`] and its ext-field map.
 //! - [`codes`]: request and response codes.
+//! - [`typed`]: the `ext_header!` mapping of typed headers to ext fields; [`headers`]: every
+//!   MVP/REC header, one file per request family.
+//! - [`body`]: JSON bodies of spec §5; [`message`]: the stored-message layout of spec §4.
 //!
 //! # Invariants
 //! - No I/O and no async runtime: this crate only turns bytes into values and back.
@@ -22,6 +25,9 @@ pub mod codes;
 pub mod command;
 pub mod frame;
 pub mod header;
+pub mod headers;
+pub mod body;
+pub mod message;
 pub mod typed;
 
 pub use command::{Command, ExtFields, LanguageCode, SerializeType};

@@ -1,0 +1,1 @@
+//! JSON bodies (spec §5): standard JSON out, Java's quirks accepted in.

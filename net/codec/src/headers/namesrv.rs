@@ -1,0 +1,1 @@
+//! NameServer headers (spec §3.1).
