@@ -4,7 +4,7 @@
 //! - [`frame`]: length prefix and header word; `check` / `decode` / `decode_from` / `encode`.
 //! - [`header`]: JSON (spec §1.4) and ROCKETMQ binary (spec §1.5) command headers.
 //! - [`command`]: the decoded [`Command`] and its ext-field map.
-//! - [`codes`]: request and response codes.
+//! - [`codes`]: request and response codes; [`filter`]: tag codes and TAG expressions.
 //! - [`typed`]: the `ext_header!` mapping of typed headers to ext fields; [`headers`]: every
 //!   MVP/REC header, one file per request family.
 //! - [`body`]: JSON bodies of spec §5; [`message`]: the stored-message layout of spec §4.
@@ -23,6 +23,7 @@
 
 pub mod codes;
 pub mod command;
+pub mod filter;
 pub mod frame;
 pub mod header;
 pub mod headers;
