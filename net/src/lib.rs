@@ -2,3 +2,5 @@
 //! and a client.
 
 pub use ringmq_codec as codec;
+
+pub mod broker;

@@ -1,0 +1,226 @@
+//! Long polling (spec §3.4 step 6): pulls that found nothing park on their queue until a
+//! matching message arrives or their suspend time runs out.
+//!
+//! [`Waiters`] is the pure part: which parked pulls a new message wakes. The pull handler
+//! parks with a [`Signal`], then races it against its deadline; on timeout it calls
+//! [`Waiters::cancel`]. One table per shard, touched only by that shard's thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use ringmq_codec::filter::TagFilter;
+
+/// Identifies a parked pull for cancellation.
+pub type WaiterId = u64;
+
+struct Waiter<T> {
+    id: WaiterId,
+    /// The pull asked for this offset; a message at or after it wakes the pull.
+    offset: i64,
+    filter: TagFilter,
+    token: T,
+}
+
+/// Parked pulls by topic, then queue id (lookups by `&str` need no allocation on the append
+/// path).
+pub struct Waiters<T> {
+    by_topic: HashMap<String, HashMap<i32, Vec<Waiter<T>>>>,
+    next_id: WaiterId,
+    len: usize,
+}
+
+impl<T> Default for Waiters<T> {
+    fn default() -> Self {
+        Waiters {
+            by_topic: HashMap::new(),
+            next_id: 0,
+            len: 0,
+        }
+    }
+}
+
+impl<T> Waiters<T> {
+    pub fn park(
+        &mut self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        filter: TagFilter,
+        token: T,
+    ) -> WaiterId {
+        self.next_id += 1;
+        let id = self.next_id;
+        let queues = match self.by_topic.get_mut(topic) {
+            Some(q) => q,
+            None => self.by_topic.entry(topic.to_owned()).or_default(),
+        };
+        queues.entry(queue_id).or_default().push(Waiter {
+            id,
+            offset,
+            filter,
+            token,
+        });
+        self.len += 1;
+        id
+    }
+
+    /// A message was stored at `offset` of the queue with `tag_code`: returns the tokens of
+    /// the pulls it satisfies, removing them.
+    pub fn on_arrival(&mut self, topic: &str, queue_id: i32, offset: i64, tag_code: i64) -> Vec<T> {
+        if self.len == 0 {
+            return Vec::new();
+        }
+        let Some(list) = self
+            .by_topic
+            .get_mut(topic)
+            .and_then(|q| q.get_mut(&queue_id))
+        else {
+            return Vec::new();
+        };
+        let mut woken = Vec::new();
+        let mut i = 0;
+        while i < list.len() {
+            let w = list.get(i).expect("index within the list");
+            if offset >= w.offset && w.filter.matches_code(tag_code) {
+                woken.push(list.swap_remove(i).token);
+            } else {
+                i += 1;
+            }
+        }
+        self.len -= woken.len();
+        woken
+    }
+
+    /// Removes a parked pull (its deadline passed). Returns its token if it was still parked.
+    pub fn cancel(&mut self, topic: &str, queue_id: i32, id: WaiterId) -> Option<T> {
+        let list = self.by_topic.get_mut(topic)?.get_mut(&queue_id)?;
+        let i = list.iter().position(|w| w.id == id)?;
+        self.len -= 1;
+        Some(list.swap_remove(i).token)
+    }
+
+    /// Wakes every parked pull of a topic (it was deleted) or of all topics (shutdown).
+    pub fn drain(&mut self, topic: Option<&str>) -> Vec<T> {
+        let mut out = Vec::new();
+        let mut take = |queues: HashMap<i32, Vec<Waiter<T>>>| {
+            out.extend(queues.into_values().flatten().map(|w| w.token));
+        };
+        match topic {
+            Some(t) => {
+                if let Some(q) = self.by_topic.remove(t) {
+                    take(q);
+                }
+            }
+            None => self.by_topic.drain().for_each(|(_, q)| take(q)),
+        }
+        self.len -= out.len();
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A single-thread, fire-once wake-up: the parked pull awaits it, the append path fires it.
+#[derive(Default)]
+pub struct Signal {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Signal {
+    pub fn new() -> Rc<Signal> {
+        Rc::new(Signal::default())
+    }
+
+    pub fn fire(&self) {
+        self.fired.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves once [`Signal::fire`] was called.
+    pub fn wait(self: &Rc<Self>) -> SignalWait {
+        SignalWait {
+            signal: Rc::clone(self),
+        }
+    }
+}
+
+pub struct SignalWait {
+    signal: Rc<Signal>,
+}
+
+impl Future for SignalWait {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.signal.fired.get() {
+            return Poll::Ready(());
+        }
+        *self.signal.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringmq_codec::filter::java_string_hash;
+
+    #[test]
+    fn arrival_wakes_only_matching_waiters() {
+        let mut w = Waiters::default();
+        let tag_a = i64::from(java_string_hash("TagA"));
+        w.park("T", 0, 5, TagFilter::All, "all@5");
+        w.park("T", 0, 7, TagFilter::All, "all@7");
+        w.park("T", 0, 5, TagFilter::parse(Some("TagB")), "b@5");
+        w.park("T", 1, 0, TagFilter::All, "q1");
+        assert_eq!(w.len(), 4);
+        assert!(w.on_arrival("U", 0, 9, 0).is_empty());
+        assert_eq!(w.on_arrival("T", 0, 5, tag_a), vec!["all@5"]);
+        let mut woken = w.on_arrival("T", 0, 7, tag_a);
+        woken.sort();
+        assert_eq!(woken, vec!["all@7"]);
+        assert_eq!(w.len(), 2);
+        assert_eq!(
+            w.on_arrival("T", 0, 8, i64::from(java_string_hash("TagB"))),
+            vec!["b@5"]
+        );
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn cancel_and_drain() {
+        let mut w = Waiters::default();
+        let id = w.park("T", 0, 0, TagFilter::All, 1);
+        w.park("T", 2, 0, TagFilter::All, 2);
+        w.park("U", 0, 0, TagFilter::All, 3);
+        assert_eq!(w.cancel("T", 0, id), Some(1));
+        assert_eq!(w.cancel("T", 0, id), None);
+        assert_eq!(w.drain(Some("T")), vec![2]);
+        assert_eq!(w.drain(None), vec![3]);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn signal_wakes_its_waiter() {
+        let signal = Signal::new();
+        let mut fut = Box::pin(signal.wait());
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        signal.fire();
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+    }
+}
