@@ -71,8 +71,8 @@ pub const RINGMQ_VERSION_ORDINAL: i32 = 479;
 /// The typed header of a command, flattened to a string map (spec §1.8).
 ///
 /// Kept as a small vector: headers carry 0–15 keys, where a linear scan beats hashing and
-/// insertion order is preserved for stable encoding.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// insertion order is preserved for stable encoding. Keys are unique; equality ignores order.
+#[derive(Debug, Clone, Default)]
 pub struct ExtFields {
     pairs: Vec<(String, String)>,
 }
@@ -105,9 +105,23 @@ impl ExtFields {
         }
     }
 
-    /// Appends without checking for an existing key; for decoders building a fresh map.
-    pub(crate) fn push(&mut self, key: String, value: String) {
-        self.insert(key, value);
+    /// Builds the map from decoded pairs in linear time; a repeated key keeps its last value
+    /// (a peer can send thousands of keys in one frame, so no per-key scan here).
+    pub(crate) fn from_decoded(mut pairs: Vec<(String, String)>) -> Self {
+        if pairs.len() > 1 {
+            let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+            let mut keep = vec![false; pairs.len()];
+            for (i, (k, _)) in pairs.iter().enumerate().rev() {
+                if seen.insert(k.as_str())
+                    && let Some(slot) = keep.get_mut(i)
+                {
+                    *slot = true;
+                }
+            }
+            let mut flags = keep.into_iter();
+            pairs.retain(|_| flags.next().unwrap_or(false));
+        }
+        ExtFields { pairs }
     }
 
     pub fn remove(&mut self, key: &str) -> Option<String> {
@@ -127,6 +141,14 @@ impl ExtFields {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 }
+
+impl PartialEq for ExtFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl Eq for ExtFields {}
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {

@@ -37,3 +37,5 @@ pub use typed::{FieldError, Header};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod proptests;

@@ -111,7 +111,7 @@ pub(super) fn decode(header: &[u8], body: Bytes) -> Result<Command, HeaderError>
 
 fn decode_ext(area: &[u8]) -> Result<ExtFields, HeaderError> {
     let mut r = Reader { buf: area, pos: 0 };
-    let mut ext = ExtFields::new();
+    let mut pairs = Vec::new();
     while r.pos < area.len() {
         let raw = r.i16_be("ext key_len")?;
         let key_len = r.len(i64::from(raw), "ext key")?;
@@ -121,10 +121,10 @@ fn decode_ext(area: &[u8]) -> Result<ExtFields, HeaderError> {
         let val = r.string(val_len, "ext value")?;
         // Zero-length keys or values decode as absent (Java turns them into null).
         if !key.is_empty() && !val.is_empty() {
-            ext.push(key, val);
+            pairs.push((key, val));
         }
     }
-    Ok(ext)
+    Ok(ExtFields::from_decoded(pairs))
 }
 
 pub(super) fn encode(cmd: &Command, dst: &mut BytesMut) {
@@ -134,17 +134,22 @@ pub(super) fn encode(cmd: &Command, dst: &mut BytesMut) {
     dst.put_i16(cmd.version as i16);
     dst.put_i32(cmd.opaque);
     dst.put_i32(cmd.flag);
-    let remark = cmd.remark.as_deref().unwrap_or("");
+    let remark = bounded(cmd.remark.as_deref().unwrap_or(""));
     dst.put_i32(len_i32(remark.len()));
     dst.put_slice(remark.as_bytes());
     let ext_len_at = dst.len();
     dst.put_i32(0);
     let ext_start = dst.len();
     for (k, v) in cmd.ext.iter() {
+        // A key of 32 KiB or more cannot be framed (i16 length); only a peer's own ext map,
+        // echoed back, could hold one, and dropping it beats a broken frame.
+        let Ok(key_len) = i16::try_from(k.len()) else {
+            continue;
+        };
         if k.is_empty() || v.is_empty() {
             continue;
         }
-        dst.put_i16(i16::try_from(k.len()).expect("ext key shorter than 32 KiB"));
+        dst.put_i16(key_len);
         dst.put_slice(k.as_bytes());
         dst.put_i32(len_i32(v.len()));
         dst.put_slice(v.as_bytes());
@@ -153,6 +158,20 @@ pub(super) fn encode(cmd: &Command, dst: &mut BytesMut) {
     if let Some(slot) = dst.get_mut(ext_len_at..ext_start) {
         slot.copy_from_slice(&ext_len.to_be_bytes());
     }
+}
+
+/// Remarks are for humans: anything past 64 KiB (a remark quoting a huge input) is cut, so a
+/// header always fits its 24-bit length.
+pub(super) fn bounded(remark: &str) -> &str {
+    const REMARK_MAX: usize = 64 * 1024;
+    if remark.len() <= REMARK_MAX {
+        return remark;
+    }
+    let mut end = REMARK_MAX;
+    while !remark.is_char_boundary(end) {
+        end -= 1;
+    }
+    remark.get(..end).unwrap_or("")
 }
 
 fn len_i32(len: usize) -> i32 {

@@ -38,10 +38,14 @@ fn to_i32(value: Option<i64>, field: &'static str) -> Result<i32, HeaderError> {
 fn language(value: Option<&Value>) -> LanguageCode {
     match value {
         Some(Value::String(name)) => LanguageCode::from_name(name),
+        // An ordinal Java does not define becomes OTHER, as an unknown name does: the JSON
+        // encoder writes names, so keeping the raw ordinal would not survive a round trip.
         Some(Value::Number(n)) => n
             .as_u64()
             .and_then(|n| u8::try_from(n).ok())
-            .map_or(LanguageCode::OTHER, LanguageCode),
+            .map(LanguageCode)
+            .filter(|l| l.name().is_some())
+            .unwrap_or(LanguageCode::OTHER),
         _ => LanguageCode::JAVA,
     }
 }
@@ -63,12 +67,13 @@ pub(super) fn decode(header: &[u8], body: Bytes) -> Result<Command, HeaderError>
     let code = wire
         .code
         .ok_or_else(|| HeaderError::Json("missing \"code\"".to_owned()))?;
-    let mut ext = ExtFields::new();
-    for (k, v) in wire.ext_fields.unwrap_or_default() {
-        if let Some(text) = ext_text(v) {
-            ext.push(k, text);
-        }
-    }
+    let pairs = wire
+        .ext_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| ext_text(v).map(|text| (k, text)))
+        .collect();
+    let ext = ExtFields::from_decoded(pairs);
     Ok(Command {
         code: to_i32(Some(code), "code")?,
         language: language(wire.language.as_ref()),
@@ -108,7 +113,7 @@ pub(super) fn encode(cmd: &Command, dst: &mut BytesMut) {
     put_int(dst, i64::from(cmd.opaque));
     if let Some(remark) = &cmd.remark {
         dst.put_slice(b",\"remark\":");
-        put_str(dst, remark);
+        put_str(dst, super::binary::bounded(remark));
     }
     dst.put_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
     put_int(dst, i64::from(cmd.version));
@@ -187,4 +192,37 @@ pub(crate) fn put_str(dst: &mut BytesMut, s: &str) {
     }
     dst.put_slice(bytes.get(run_start..).unwrap_or_default());
     dst.put_u8(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the fuzz target `frame_decode` asserts that a decoded command survives
+    /// encode → decode. A JSON header `"language":99` decoded to `LanguageCode(99)`, which the
+    /// encoder (names only) wrote as "OTHER", which decoded to 7: the command changed. Unknown
+    /// ordinals now decode to OTHER, like unknown names, so the round trip is stable.
+    #[test]
+    fn unknown_language_ordinal_decodes_as_other_and_round_trips() {
+        let header = br#"{"code":34,"language":99}"#;
+        let cmd = decode(header, Bytes::new()).unwrap();
+        assert_eq!(cmd.language, LanguageCode::OTHER);
+        let mut out = BytesMut::new();
+        encode(&cmd, &mut out);
+        assert_eq!(decode(&out, Bytes::new()).unwrap(), cmd);
+        for (ordinal, want) in [
+            (0, LanguageCode::JAVA),
+            (13, LanguageCode(13)),
+            (14, LanguageCode::OTHER),
+            (255, LanguageCode::OTHER),
+            (256, LanguageCode::OTHER),
+        ] {
+            let header = format!(r#"{{"code":1,"language":{ordinal}}}"#);
+            assert_eq!(
+                decode(header.as_bytes(), Bytes::new()).unwrap().language,
+                want,
+                "{ordinal}"
+            );
+        }
+    }
 }
