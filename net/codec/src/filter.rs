@@ -3,12 +3,15 @@
 /// Java `String.hashCode` of `s`: `h = 31·h + c` over UTF-16 code units with i32 wrap-around.
 /// This is the tag code stored in consume-queue entries (widened to i64 there).
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)))
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
 }
 
 /// The tag code of a message: the hash of its `TAGS` property, 0 when it has none.
 pub fn tag_code(tags: Option<&str>) -> i64 {
-    tags.filter(|t| !t.is_empty()).map_or(0, |t| i64::from(java_string_hash(t)))
+    tags.filter(|t| !t.is_empty())
+        .map_or(0, |t| i64::from(java_string_hash(t)))
 }
 
 /// A parsed TAG expression: everything, or a set of tags with their codes.

@@ -1,0 +1,299 @@
+//! Transport behaviour over loopback sockets, server and client on one compio runtime:
+//! out-of-order answers, oneway silence, serialization echo, bad frames closing only their
+//! connection, call timeouts, and requests from server to client on the same connection.
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ringmq_codec::codes::response;
+use ringmq_codec::{Command, SerializeType, frame};
+
+use super::*;
+
+const SLOW: i32 = 1;
+const FAST: i32 = 2;
+const CALL_BACK: i32 = 3;
+const RELEASE: i32 = 4;
+const HUGE: i32 = 5;
+const ECHO: i32 = 6;
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Answers FAST at once, SLOW only when a RELEASE arrives, CALL_BACK by first calling the
+/// client over the same connection; records closes.
+#[derive(Default)]
+struct TestHandler {
+    closed: RefCell<Vec<ConnId>>,
+    parked: RefCell<Vec<(Command, Reply)>>,
+}
+
+impl Handler for TestHandler {
+    fn on_request(&self, conn: &Connection, request: Command, reply: Reply) {
+        match request.code {
+            SLOW => self.parked.borrow_mut().push((request, reply)),
+            RELEASE => {
+                for (parked, parked_reply) in self.parked.borrow_mut().drain(..) {
+                    parked_reply.send(Command::response_to(&parked, 0).with_remark("slow"));
+                }
+                reply.send(Command::response_to(&request, 0).with_remark("released"));
+            }
+            CALL_BACK => {
+                let conn = conn.clone();
+                compio::runtime::spawn(async move {
+                    let back = conn.call(Command::request(FAST), TIMEOUT).await;
+                    let remark = match back {
+                        Ok(r) => format!("client said {}", r.remark.unwrap_or_default()),
+                        Err(e) => format!("call back failed: {e}"),
+                    };
+                    reply.send(Command::response_to(&request, 0).with_remark(remark));
+                })
+                .detach();
+            }
+            ECHO => {
+                let body = request.body.clone();
+                reply.send(Command::response_to(&request, 0).with_body(body));
+            }
+            HUGE => {
+                let remark = "\u{1}".repeat(3 << 20);
+                reply.send(Command::response_to(&request, 0).with_remark(remark));
+            }
+            _ => reply.send(Command::response_to(&request, 0).with_remark("fast")),
+        }
+    }
+
+    fn on_close(&self, conn: &Connection) {
+        self.closed.borrow_mut().push(conn.id());
+    }
+}
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    compio::runtime::Runtime::new().unwrap().block_on(f)
+}
+
+fn start_server(handler: Rc<TestHandler>) -> SocketAddr {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerOptions::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    compio::runtime::spawn(server.serve(handler)).detach();
+    addr
+}
+
+async fn client(addr: SocketAddr) -> Connection {
+    connect(
+        addr,
+        TIMEOUT,
+        Rc::new(TestHandler::default()),
+        ConnOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[test]
+fn slow_request_does_not_hold_up_a_fast_one() {
+    run(async {
+        let handler = Rc::new(TestHandler::default());
+        let conn = client(start_server(handler.clone())).await;
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let slow = {
+            let (conn, order) = (conn.clone(), order.clone());
+            compio::runtime::spawn(async move {
+                let r = conn.call(Command::request(SLOW), TIMEOUT).await.unwrap();
+                order.borrow_mut().push(r.remark.unwrap());
+            })
+        };
+        while handler.parked.borrow().is_empty() {
+            compio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // SLOW is parked unanswered; FAST on the same connection still gets through.
+        let fast = conn.call(Command::request(FAST), TIMEOUT).await.unwrap();
+        order.borrow_mut().push(fast.remark.unwrap());
+        conn.call(Command::request(RELEASE), TIMEOUT).await.unwrap();
+        slow.await.unwrap();
+        assert_eq!(*order.borrow(), vec!["fast", "slow"]);
+    });
+}
+
+#[test]
+fn responses_echo_the_request_serialization() {
+    run(async {
+        let conn = client(start_server(Rc::default())).await;
+        let mut request = Command::request(FAST);
+        request.serialize = SerializeType::RocketMq;
+        let r = conn.call(request, TIMEOUT).await.unwrap();
+        assert_eq!(r.serialize, SerializeType::RocketMq);
+        assert!(r.is_response());
+    });
+}
+
+#[test]
+fn server_calls_the_client_over_the_same_connection() {
+    run(async {
+        let conn = client(start_server(Rc::default())).await;
+        let r = conn
+            .call(Command::request(CALL_BACK), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(r.remark.as_deref(), Some("client said fast"));
+    });
+}
+
+#[test]
+fn refuse_requests_answers_not_supported() {
+    run(async {
+        let server =
+            Server::bind("127.0.0.1:0".parse().unwrap(), ServerOptions::default()).unwrap();
+        let addr = server.local_addr().unwrap();
+        compio::runtime::spawn(server.serve(Rc::new(RefuseRequests))).detach();
+        let conn = client(addr).await;
+        let r = conn.call(Command::request(77), TIMEOUT).await.unwrap();
+        assert_eq!(r.code, response::REQUEST_CODE_NOT_SUPPORTED);
+        assert_eq!(r.remark.as_deref(), Some(" request type 77 not supported"));
+    });
+}
+
+/// Blocking raw socket helpers, run on a helper thread so the runtime keeps serving.
+fn raw_exchange(addr: SocketAddr, bytes: Vec<u8>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s.write_all(&bytes).unwrap();
+        let mut got = Vec::new();
+        // Reads until the server closes the connection.
+        let _ = s.read_to_end(&mut got);
+        got
+    })
+}
+
+fn encoded(cmd: &Command) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    frame::encode(cmd, &mut buf);
+    buf.to_vec()
+}
+
+async fn join_blocking<T: Send + 'static>(h: std::thread::JoinHandle<T>) -> T {
+    while !h.is_finished() {
+        compio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.join().unwrap()
+}
+
+#[test]
+fn oneway_is_never_answered_and_a_bad_frame_closes_only_its_connection() {
+    run(async {
+        let handler = Rc::new(TestHandler::default());
+        let addr = start_server(handler.clone());
+        let healthy = client(addr).await;
+
+        // A oneway request, a normal one, then a frame with serialization type 7.
+        let mut oneway = Command::request(FAST);
+        oneway.mark_oneway();
+        oneway.opaque = 1;
+        let mut normal = Command::request(FAST);
+        normal.opaque = 2;
+        let mut bytes = encoded(&oneway);
+        bytes.extend_from_slice(&encoded(&normal));
+        bytes.extend_from_slice(&[0, 0, 0, 8, 7, 0, 0, 4, b'{', b'}', b' ', b' ']);
+        let got = join_blocking(raw_exchange(addr, bytes)).await;
+
+        let (only, used) = frame::decode(&got, usize::MAX).unwrap().unwrap();
+        assert_eq!(used, got.len(), "exactly one response, then the close");
+        assert_eq!(only.opaque, 2);
+        assert_eq!(handler.closed.borrow().len(), 1);
+
+        let r = healthy.call(Command::request(FAST), TIMEOUT).await.unwrap();
+        assert_eq!(r.remark.as_deref(), Some("fast"));
+    });
+}
+
+#[test]
+fn call_times_out_and_fails_when_the_peer_closes() {
+    run(async {
+        // A listener that accepts and never answers, then closes.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            drop(s);
+        });
+        let conn = client(addr).await;
+        let r = conn
+            .call(Command::request(FAST), Duration::from_millis(50))
+            .await;
+        assert_eq!(r, Err(CallError::Timeout));
+        let r = conn.call(Command::request(FAST), TIMEOUT).await;
+        assert_eq!(r, Err(CallError::Closed));
+        assert!(conn.is_closed());
+        assert_eq!(conn.oneway(Command::request(FAST)), Err(CallError::Closed));
+        join_blocking(peer).await;
+    });
+}
+
+#[test]
+fn close_shuts_the_socket_and_reports_once() {
+    run(async {
+        let handler = Rc::new(TestHandler::default());
+        let addr = start_server(handler.clone());
+        let conn = connect(addr, TIMEOUT, handler.clone(), ConnOptions::default())
+            .await
+            .unwrap();
+        conn.close();
+        while !conn.is_closed() {
+            compio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Our side and the server's side of the connection each report one close.
+        while handler.closed.borrow().len() < 2 {
+            compio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            handler
+                .closed
+                .borrow()
+                .iter()
+                .filter(|&&id| id == conn.id())
+                .count(),
+            1
+        );
+    });
+}
+
+#[test]
+fn commands_too_large_for_a_frame_are_refused_not_panicked_on() {
+    run(async {
+        let conn = client(start_server(Rc::default())).await;
+        // 3 Mi control characters escape to 18 MiB of JSON: more than a header may hold.
+        let r = conn.call(Command::request(HUGE), TIMEOUT).await.unwrap();
+        assert_eq!(r.code, response::SYSTEM_ERROR);
+        assert_eq!(
+            r.remark.as_deref(),
+            Some("the response does not fit in one frame")
+        );
+
+        let big = Command::request(FAST).with_body(vec![0u8; 17 << 20]);
+        assert_eq!(conn.call(big, TIMEOUT).await, Err(CallError::TooLarge));
+        assert_eq!(
+            conn.oneway(Command::request(FAST).with_remark("x".repeat(3 << 20))),
+            Err(CallError::TooLarge)
+        );
+        // The connection is unharmed.
+        let r = conn.call(Command::request(FAST), TIMEOUT).await.unwrap();
+        assert_eq!(r.remark.as_deref(), Some("fast"));
+    });
+}
+
+#[test]
+fn large_frames_cross_many_reads_both_ways() {
+    run(async {
+        let conn = client(start_server(Rc::default())).await;
+        let body: Vec<u8> = (0..(3 << 20)).map(|i: u32| (i % 251) as u8).collect();
+        let r = conn
+            .call(Command::request(ECHO).with_body(body.clone()), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(r.body.len(), body.len());
+        assert!(r.body == body, "echoed body differs");
+    });
+}
