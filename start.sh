@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
 # Quick start: build ringmq and run a name server and a broker on localhost with defaults
-# (namesrv 9876, broker 10911, data under ./data). Ctrl-C stops both.
+# (namesrv 127.0.0.1:9876, broker 127.0.0.1:10911 — one port per shard: 10911, 10915, … —
+# data under ./data, metrics on http://127.0.0.1:10910/metrics). Ctrl-C stops both cleanly.
 #
-#   ./start.sh                      # defaults
-#   ./start.sh flushDiskType=SYNC_FLUSH shards=1   # extra broker.conf keys for the broker
+#   ./start.sh                                    # defaults (ASYNC_FLUSH, one shard per core)
+#   ./start.sh flushDiskType=SYNC_FLUSH shards=1  # any broker.conf key=value overrides
 set -euo pipefail
 cd "$(dirname "$0")"
 cargo build --release --bins
 mkdir -p data
 target/release/ringmq-namesrv listenPort=9876 &
 NAMESRV=$!
-trap 'kill $NAMESRV ${BROKER:-} 2>/dev/null; wait' EXIT INT TERM
-if target/release/ringmq-broker --version >/dev/null 2>&1; then
-  target/release/ringmq-broker -n 127.0.0.1:9876 storePathRootDir=./data "$@" &
-  BROKER=$!
-else
-  echo "start.sh: ringmq-broker is not available in this build; running the name server only" >&2
-fi
-wait
+# Loopback address by default so the whole setup stays on this machine; pass brokerIP1=… to
+# advertise another address to clients.
+target/release/ringmq-broker -n 127.0.0.1:9876 storePathRootDir=./data brokerIP1=127.0.0.1 "$@" &
+BROKER=$!
+
+stop() {
+  # Ctrl-C already sent SIGINT to both processes (same process group); a TERM from elsewhere
+  # did not. Either way: let the broker finish its clean stop (unregister, flush, checkpoint)
+  # while the name server still runs, then stop the name server.
+  trap - INT TERM
+  kill -TERM "$BROKER" 2>/dev/null && wait "$BROKER" 2>/dev/null || true
+  kill -TERM "$NAMESRV" 2>/dev/null && wait "$NAMESRV" 2>/dev/null || true
+  exit 0
+}
+trap stop INT TERM
+wait -n "$NAMESRV" "$BROKER" || true
+echo "start.sh: a process exited; stopping the other" >&2
+stop

@@ -1,6 +1,85 @@
-//! ringmq-bench: not built yet.
+//! `ringmq-bench`: see `ringmq-bench --help` and bench/README.md.
 
-fn main() {
-    eprintln!("ringmq-bench: no scenarios are implemented yet in this build");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use ringmq_bench::cli::{self, Command, Scenario};
+use ringmq_bench::report::{self, Report};
+use ringmq_bench::{compare, run};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cmd = match cli::parse(&args, cores) {
+        Ok(cmd) => cmd,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match cmd {
+        Command::Help => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Command::Compare { a, b } => match (load(&a), load(&b)) {
+            (Ok(a), Ok(b)) => {
+                print!("{}", compare::compare(&a, &b));
+                ExitCode::SUCCESS
+            }
+            (Err(e), _) | (_, Err(e)) => fail(&e),
+        },
+        Command::Run(p) => match run::execute((*p).clone()) {
+            Ok(r) => finish(&p, &r),
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+fn load(path: &str) -> Result<Report, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{path} is not a ringmq-bench report: {e}"))
+}
+
+/// Prints the summary and writes the requested files.
+fn finish(p: &cli::Params, r: &Report) -> ExitCode {
+    print!("{}", report::render(r));
+    if p.scenario == Scenario::SelfTest {
+        match run::save_ceiling(p, r) {
+            Ok(path) => println!(
+                "generator ceiling: {:.0} msgs/s for `{}`, saved to {}",
+                r.manifest.achieved_rate_msgs_per_s,
+                report::ceiling_key(p, p.brokers),
+                path.display()
+            ),
+            Err(e) => eprintln!("ringmq-bench: {e}"),
+        }
+    }
+    if let Some(path) = &p.json {
+        let json = match serde_json::to_vec_pretty(r) {
+            Ok(j) => j,
+            Err(e) => return fail(&format!("cannot encode the report: {e}")),
+        };
+        if let Err(e) = std::fs::write(path, json) {
+            return fail(&format!("cannot write {path}: {e}"));
+        }
+        println!("report written to {path}");
+    }
+    if let Some(dir) = &p.hgrm
+        && let Err(e) = write_hgrm(dir, r)
+    {
+        return fail(&e);
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_hgrm(dir: &str, r: &Report) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {dir}: {e}"))?;
+    for (name, text) in &r.hgrm {
+        let path = std::path::Path::new(dir).join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("histogram written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("ringmq-bench: {message}");
+    ExitCode::FAILURE
 }

@@ -7,12 +7,16 @@
 //!   `std::net::TcpStream` that sends a `Command` and reads frames back.
 //! - [`namesrv`]: request builders for the name server (broker registration in JSON,
 //!   binary and compressed form, route queries).
+//! - [`broker`]: [`broker::BrokerProcess`] (`Process::broker`: a broker on free ports with
+//!   a temp store, registered with a namesrv; kill -9 and restart on the same store) and
+//!   request builders for the broker (send, pull, heartbeat, offsets, admin).
 //!
 //! # Invariants
 //! - Tests wait on conditions with deadlines ([`wait_until`]), never on fixed sleeps, and
 //!   never assert on timings.
 //! - Every process is killed when its [`Process`] drops, even when the test panics.
 
+pub mod broker;
 pub mod namesrv;
 
 use std::fs::File;
@@ -103,6 +107,9 @@ pub struct Process {
     addr: SocketAddr,
     stderr_path: PathBuf,
     dir: TempDir,
+    /// How it was started, for [`Process::restart`].
+    bin: PathBuf,
+    args: Vec<String>,
 }
 
 impl Process {
@@ -123,36 +130,69 @@ impl Process {
     /// until the port accepts connections. A port taken by someone else in between is
     /// retried with a new one.
     pub fn start(name: &str, port_key: &str, args: impl Fn(&Path) -> Vec<String>) -> Process {
-        let bin = binary(name);
         let mut last_err = String::new();
         for _attempt in 0..3 {
             let dir = TempDir::new(name.trim_start_matches("ringmq-"));
             let port = free_port();
-            let stderr_path = dir.path().join("stderr.log");
-            let stderr = File::create(&stderr_path).expect("create the stderr log");
-            let mut cmd = std::process::Command::new(&bin);
-            cmd.args(args(dir.path()))
-                .arg(format!("{port_key}={port}"))
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr);
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-            let mut process = Process {
-                name: name.to_owned(),
-                child,
-                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-                stderr_path,
-                dir,
-            };
-            match process.wait_accepting() {
-                Ok(()) => return process,
+            let mut all = args(dir.path());
+            all.push(format!("{port_key}={port}"));
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            match Process::spawn(name, all, dir, addr) {
+                Ok(process) => return process,
                 Err(e) => last_err = e,
             }
         }
         panic!("{name} did not start: {last_err}");
+    }
+
+    /// Starts binary `name` with exactly `args` in `dir` (its working directory, which
+    /// holds `stderr.log`) and waits until `addr` accepts connections.
+    pub fn spawn(
+        name: &str,
+        args: Vec<String>,
+        dir: TempDir,
+        addr: SocketAddr,
+    ) -> Result<Process, String> {
+        let bin = binary(name);
+        let stderr_path = dir.path().join("stderr.log");
+        let child = spawn_child(&bin, &args, dir.path(), &stderr_path);
+        let mut process = Process {
+            name: name.to_owned(),
+            child,
+            addr,
+            stderr_path,
+            dir,
+            bin,
+            args,
+        };
+        process.wait_accepting()?;
+        Ok(process)
+    }
+
+    /// Sends SIGKILL and reaps the process: no clean stop, as in a crash. Then waits until
+    /// its port refuses connections: the kernel tears a dead process's io_uring down
+    /// asynchronously, and until then a listening socket held by an in-flight accept still
+    /// completes handshakes (and later resets them).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        wait_refused(self.addr);
+    }
+
+    /// Starts the same binary again with the same arguments and data dir (after
+    /// [`Process::kill9`] or a clean stop; a live process is killed first) and waits until
+    /// it accepts connections. Its stderr is appended to the same log.
+    pub fn restart(&mut self) -> Result<(), String> {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill9();
+        }
+        self.child = spawn_child(&self.bin, &self.args, self.dir.path(), &self.stderr_path);
+        self.wait_accepting()
+    }
+
+    /// Whether the process has exited (without reaping a live one).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
     }
 
     fn wait_accepting(&mut self) -> Result<(), String> {
@@ -244,6 +284,32 @@ impl Drop for Process {
             );
         }
     }
+}
+
+/// Waits (up to [`START_DEADLINE`]) until nothing accepts connections on `addr`.
+pub fn wait_refused(addr: SocketAddr) {
+    wait_until(
+        START_DEADLINE,
+        &format!("{addr} refuses connections"),
+        || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(),
+    );
+}
+
+/// Spawns `bin` in `dir` with stderr appended to `stderr_path`.
+fn spawn_child(bin: &Path, args: &[String], dir: &Path, stderr_path: &Path) -> Child {
+    let stderr = File::options()
+        .create(true)
+        .append(true)
+        .open(stderr_path)
+        .expect("open the stderr log");
+    std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
 }
 
 /// Polls `condition` until it holds; panics naming `what` after `deadline`.

@@ -68,9 +68,20 @@ impl<T> Waiters<T> {
         id
     }
 
-    /// A message was stored at `offset` of the queue with `tag_code`: returns the tokens of
-    /// the pulls it satisfies, removing them.
-    pub fn on_arrival(&mut self, topic: &str, queue_id: i32, offset: i64, tag_code: i64) -> Vec<T> {
+    /// Messages became visible in the queue: its max offset is now `max_offset` and the last
+    /// of them has `last_tag_code` (the engine's arrival report). Returns the tokens of the
+    /// pulls to re-run, removing them.
+    ///
+    /// A pull parked at offset `o` wakes when `max_offset > o` and either the one message at
+    /// `o` matches its filter by tag code, or several messages arrived past `o` at once (the
+    /// report only carries the last tag, so the re-run does the filtering).
+    pub fn on_arrival(
+        &mut self,
+        topic: &str,
+        queue_id: i32,
+        max_offset: i64,
+        last_tag_code: i64,
+    ) -> Vec<T> {
         if self.len == 0 {
             return Vec::new();
         }
@@ -81,11 +92,14 @@ impl<T> Waiters<T> {
         else {
             return Vec::new();
         };
+        let wakes = |w: &Waiter<T>| {
+            max_offset > w.offset
+                && (max_offset - w.offset > 1 || w.filter.matches_code(last_tag_code))
+        };
         let mut woken = Vec::new();
         let mut i = 0;
         while i < list.len() {
-            let w = list.get(i).expect("index within the list");
-            if offset >= w.offset && w.filter.matches_code(tag_code) {
+            if list.get(i).is_some_and(wakes) {
                 woken.push(list.swap_remove(i).token);
             } else {
                 i += 1;
@@ -182,22 +196,36 @@ mod tests {
     fn arrival_wakes_only_matching_waiters() {
         let mut w = Waiters::default();
         let tag_a = i64::from(java_string_hash("TagA"));
+        let tag_b = i64::from(java_string_hash("TagB"));
         w.park("T", 0, 5, TagFilter::All, "all@5");
         w.park("T", 0, 7, TagFilter::All, "all@7");
         w.park("T", 0, 5, TagFilter::parse(Some("TagB")), "b@5");
         w.park("T", 1, 0, TagFilter::All, "q1");
         assert_eq!(w.len(), 4);
         assert!(w.on_arrival("U", 0, 9, 0).is_empty());
-        assert_eq!(w.on_arrival("T", 0, 5, tag_a), vec!["all@5"]);
-        let mut woken = w.on_arrival("T", 0, 7, tag_a);
-        woken.sort();
-        assert_eq!(woken, vec!["all@7"]);
-        assert_eq!(w.len(), 2);
-        assert_eq!(
-            w.on_arrival("T", 0, 8, i64::from(java_string_hash("TagB"))),
-            vec!["b@5"]
-        );
+        // One message at 5 (max becomes 6) with TagA: only the match-all pull at 5 wakes.
+        assert_eq!(w.on_arrival("T", 0, 6, tag_a), vec!["all@5"]);
+        assert_eq!(w.len(), 3);
+        // A second message (at 6): the TagB pull at 5 now has two messages past its offset,
+        // so it wakes whatever the tag and its re-run filters; the pull at 7 stays.
+        assert_eq!(w.on_arrival("T", 0, 7, tag_a), vec!["b@5"]);
+        // Several at once past 7: the match-all pull at 7 wakes whatever the last tag.
+        assert_eq!(w.on_arrival("T", 0, 9, tag_b), vec!["all@7"]);
         assert_eq!(w.len(), 1);
+        assert!(
+            w.on_arrival("T", 1, 0, tag_a).is_empty(),
+            "nothing past offset 0"
+        );
+    }
+
+    #[test]
+    fn a_non_matching_single_arrival_keeps_the_pull_parked() {
+        let mut w = Waiters::default();
+        let tag_a = i64::from(java_string_hash("TagA"));
+        let tag_b = i64::from(java_string_hash("TagB"));
+        w.park("T", 0, 3, TagFilter::parse(Some("TagB")), "b@3");
+        assert!(w.on_arrival("T", 0, 4, tag_a).is_empty());
+        assert_eq!(w.on_arrival("T", 0, 5, tag_b), vec!["b@3"]);
     }
 
     #[test]

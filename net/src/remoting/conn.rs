@@ -9,12 +9,17 @@
 //! Both directions of RPC use the same connection (spec §1.1): either side may send requests,
 //! and frames are told apart by the response bit. State lives in an `Rc<RefCell<_>>` owned by
 //! one thread; no borrow is ever held across an `.await`.
+//!
+//! The outbox is a queue of encoded bytes and [`FileSlice`]s: a response whose body lives in
+//! files (a pull) is its encoded head followed by file ranges, which the writer moves to the
+//! socket with splice ([`super::splice`]) instead of copying them through user space.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -25,6 +30,8 @@ use compio::io::{AsyncReadExt, AsyncWriteExt};
 use compio::net::TcpStream;
 use ringmq_codec::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use ringmq_codec::{Command, FrameError, SerializeType, frame};
+
+pub use super::splice::{FileSlice, SpliceSource};
 
 /// Identifies a connection within the process, e.g. the channel a broker registered over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,6 +57,9 @@ pub struct ConnOptions {
     pub outbox_pause_bytes: usize,
     /// Close the connection after this long without a received byte (Java: 120 s).
     pub idle_timeout: Option<Duration>,
+    /// Counts the bytes of [`FileSlice`]s sent by splice (the zero-copy path), so a server
+    /// can show that the path is taken.
+    pub spliced_bytes: Option<Arc<AtomicU64>>,
 }
 
 impl Default for ConnOptions {
@@ -58,6 +68,7 @@ impl Default for ConnOptions {
             frame_max: ringmq_codec::FRAME_MAX_DEFAULT,
             outbox_pause_bytes: OUTBOX_PAUSE_BYTES_DEFAULT,
             idle_timeout: Some(Duration::from_secs(120)),
+            spliced_bytes: None,
         }
     }
 }
@@ -82,6 +93,11 @@ pub trait Handler: 'static {
     /// One request arrived. Answer with `reply.send(..)`, now or later; a oneway request's
     /// reply sends nothing. Dropping a reply unanswered leaves the peer to its timeout.
     fn on_request(&self, conn: &Connection, request: Command, reply: Reply);
+
+    /// A connection was established. Called once, before its first `on_request`.
+    fn on_open(&self, conn: &Connection) {
+        let _ = conn;
+    }
 
     /// The connection is gone (peer closed, I/O error, bad frame, idle, or `close()`).
     /// Called once, after the last `on_request`.
@@ -127,10 +143,22 @@ struct Shared {
     state: RefCell<State>,
 }
 
+/// One item of the outbox.
+pub(crate) enum Out {
+    /// Encoded frames (or a frame's head, when file slices follow).
+    Bytes(BytesMut),
+    /// Body bytes that stay in a file until the writer splices them to the socket.
+    File(FileSlice),
+}
+
 #[derive(Default)]
 struct State {
-    /// Encoded frames waiting for the writer.
-    out: BytesMut,
+    /// Encoded frames and file slices waiting for the writer, in wire order.
+    out: VecDeque<Out>,
+    /// Bytes in `out`, file slices included (the pause bound counts them).
+    out_len: usize,
+    /// Written buffers kept for reuse, so a busy connection does not allocate per batch.
+    free: Vec<BytesMut>,
     writer: Option<Waker>,
     /// The reader, parked while `out` is over the pause bound.
     reader: Option<Waker>,
@@ -184,7 +212,35 @@ impl Connection {
         if st.closing {
             return Err(CallError::Closed);
         }
-        frame::encode(cmd, &mut st.out);
+        let st = &mut *st;
+        let tail = tail_bytes(&mut st.out, &mut st.free);
+        let before = tail.len();
+        frame::encode(cmd, tail);
+        st.out_len += tail.len() - before;
+        if let Some(w) = st.writer.take() {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues one frame whose body is `files`, in order, after `cmd`'s own body.
+    fn queue_with_files(&self, cmd: &Command, files: Vec<FileSlice>) -> Result<(), CallError> {
+        let file_len: usize = files.iter().map(|f| f.len as usize).sum();
+        if !fits_one_frame_with(cmd, file_len, self.shared.frame_max) {
+            return Err(CallError::TooLarge);
+        }
+        let mut st = self.shared.state.borrow_mut();
+        if st.closing {
+            return Err(CallError::Closed);
+        }
+        let st = &mut *st;
+        let head = tail_bytes(&mut st.out, &mut st.free);
+        let before = head.len();
+        frame::encode_head(cmd, cmd.body.len() + file_len, head);
+        head.extend_from_slice(&cmd.body);
+        let added = head.len() - before;
+        st.out_len += added + file_len;
+        st.out.extend(files.into_iter().map(Out::File));
         if let Some(w) = st.writer.take() {
             w.wake();
         }
@@ -286,11 +342,21 @@ impl Connection {
         }
     }
 
+    /// Keeps a written buffer for reuse (a few at most).
+    fn recycle(&self, mut buf: BytesMut) {
+        const FREE_BUFFERS_MAX: usize = 2;
+        let mut st = self.shared.state.borrow_mut();
+        if st.free.len() < FREE_BUFFERS_MAX {
+            buf.clear();
+            st.free.push(buf);
+        }
+    }
+
     /// Waits until the unsent bytes are under `limit` (or the connection is closing).
     async fn writable(&self, limit: usize) {
         poll_fn(|cx| {
             let mut st = self.shared.state.borrow_mut();
-            if st.out.len() < limit || st.closing {
+            if st.out_len < limit || st.closing {
                 Poll::Ready(())
             } else {
                 st.reader = Some(cx.waker().clone());
@@ -300,13 +366,14 @@ impl Connection {
         .await
     }
 
-    /// Waits for frames to write and swaps them out for `spare` (an empty buffer whose
+    /// Waits for frames to write and swaps them out for `spare` (an empty queue whose
     /// capacity is reused). `None` once closing and everything is written.
-    async fn next_batch(&self, spare: &mut BytesMut) -> Option<BytesMut> {
+    async fn next_batch(&self, spare: &mut VecDeque<Out>) -> Option<VecDeque<Out>> {
         poll_fn(|cx| {
             let mut st = self.shared.state.borrow_mut();
             if !st.out.is_empty() {
                 let batch = std::mem::replace(&mut st.out, std::mem::take(spare));
+                st.out_len = 0;
                 if let Some(w) = st.reader.take() {
                     w.wake();
                 }
@@ -364,14 +431,26 @@ impl Reply {
     }
 
     /// Queues the response. Nothing happens for a oneway request or a closed connection.
-    pub fn send(self, mut response: Command) {
+    pub fn send(self, response: Command) {
+        self.send_with_files(response, Vec::new());
+    }
+
+    /// Queues the response with `files` appended to its body: the frame announces the whole
+    /// length, and the writer splices each file range to the socket after the head (the
+    /// zero-copy pull path). Nothing happens for a oneway request or a closed connection.
+    pub fn send_with_files(self, mut response: Command, files: Vec<FileSlice>) {
         if self.oneway {
             return;
         }
         response.opaque = self.opaque;
         response.flag = (response.flag | FLAG_RESPONSE) & !FLAG_ONEWAY;
         response.serialize = self.serialize;
-        if self.conn.queue(&response) == Err(CallError::TooLarge) {
+        let queued = if files.is_empty() {
+            self.conn.queue(&response)
+        } else {
+            self.conn.queue_with_files(&response, files)
+        };
+        if queued == Err(CallError::TooLarge) {
             tracing::warn!(
                 peer = %self.conn.peer(),
                 code = response.code,
@@ -391,6 +470,11 @@ impl Reply {
 /// to at most six (`\u00XX`), so six times the text plus the fixed fields bounds the header
 /// in either serialization.
 fn fits_one_frame(cmd: &Command, frame_max: usize) -> bool {
+    fits_one_frame_with(cmd, 0, frame_max)
+}
+
+/// [`fits_one_frame`] for a command whose body is followed by `extra_body` more bytes.
+fn fits_one_frame_with(cmd: &Command, extra_body: usize, frame_max: usize) -> bool {
     let text: usize = cmd.remark.as_ref().map_or(0, String::len)
         + cmd
             .ext
@@ -399,7 +483,19 @@ fn fits_one_frame(cmd: &Command, frame_max: usize) -> bool {
             .sum::<usize>();
     let header_bound = 256 + 6 * text;
     header_bound <= frame::HEADER_LEN_MAX
-        && frame::FRAME_PREFIX_LEN + header_bound + cmd.body.len() <= frame_max
+        && frame::FRAME_PREFIX_LEN + header_bound + cmd.body.len() + extra_body <= frame_max
+}
+
+/// The bytes buffer at the end of the outbox, appended (from `free` when possible) if the
+/// last item is a file slice or there is none.
+fn tail_bytes<'a>(out: &'a mut VecDeque<Out>, free: &mut Vec<BytesMut>) -> &'a mut BytesMut {
+    if !matches!(out.back(), Some(Out::Bytes(_))) {
+        out.push_back(Out::Bytes(free.pop().unwrap_or_default()));
+    }
+    match out.back_mut() {
+        Some(Out::Bytes(b)) => b,
+        _ => unreachable!("a bytes item was just ensured at the back"),
+    }
 }
 
 /// Starts the reader and writer tasks of an established stream on the current runtime.
@@ -411,7 +507,9 @@ pub(crate) fn start<H: Handler>(
 ) -> Connection {
     let conn = Connection::new(peer, opts.frame_max);
     let reader = stream.clone();
-    compio::runtime::spawn(write_loop(stream, conn.clone())).detach();
+    let spliced = opts.spliced_bytes.clone();
+    handler.on_open(&conn);
+    compio::runtime::spawn(write_loop(stream, conn.clone(), spliced)).detach();
     compio::runtime::spawn(read_loop(reader, conn.clone(), handler, opts)).detach();
     conn
 }
@@ -511,17 +609,26 @@ fn dispatch<H: Handler>(conn: &Connection, handler: &H, cmd: Command) {
     handler.on_request(conn, cmd, reply);
 }
 
-async fn write_loop(mut stream: TcpStream, conn: Connection) {
-    let mut spare = BytesMut::new();
-    while let Some(batch) = conn.next_batch(&mut spare).await {
-        let BufResult(res, mut back) = stream.write_all(batch).await;
-        if let Err(e) = res {
-            tracing::debug!(peer = %conn.peer(), error = %e, "connection write failed");
-            conn.close();
-            break;
+async fn write_loop(mut stream: TcpStream, conn: Connection, spliced: Option<Arc<AtomicU64>>) {
+    let mut spare = VecDeque::new();
+    let mut splicer = super::splice::Splicer::new(spliced);
+    'batches: while let Some(mut batch) = conn.next_batch(&mut spare).await {
+        while let Some(item) = batch.pop_front() {
+            let res = match item {
+                Out::Bytes(bytes) => {
+                    let BufResult(res, back) = stream.write_all(bytes).await;
+                    conn.recycle(back);
+                    res
+                }
+                Out::File(slice) => splicer.send(&mut stream, &slice).await,
+            };
+            if let Err(e) = res {
+                tracing::debug!(peer = %conn.peer(), error = %e, "connection write failed");
+                conn.close();
+                break 'batches;
+            }
         }
-        back.clear();
-        spare = back;
+        spare = batch;
     }
     // Shutting down both directions wakes our reader (its recv sees end of stream) and tells
     // the peer we are gone, even while the reader's clone of the socket is still open.

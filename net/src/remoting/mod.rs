@@ -6,6 +6,7 @@
 //! - [`client`]: connect with a timeout.
 //! - [`conn`]: one connection: reader and writer tasks, [`Handler`] dispatch, [`Reply`],
 //!   calls with a fresh opaque and a timeout, oneway sends.
+//! - [`splice`]: response bodies sent from files to the socket by splice (zero copy).
 //!
 //! # Invariants
 //! - Every socket has TCP_NODELAY.
@@ -17,19 +18,26 @@
 //! - A oneway request is never answered; a response uses the request's serialization.
 //! - A bad frame (too large, bad header length, unknown serialization, unparsable header)
 //!   closes that connection only, logged at warn with the peer address; nothing panics.
-//! - The handler learns of every connection's end exactly once (`Handler::on_close`).
+//! - The handler learns of every connection's start and end exactly once each
+//!   (`Handler::on_open` before its first request, `Handler::on_close` after its last).
 //! - Unsent responses are bounded per connection: past `outbox_pause_bytes` the reader stops
 //!   reading until the peer drains them.
 //! - A command that cannot fit one frame is never encoded: a call fails with
 //!   `CallError::TooLarge`, a response is replaced by SYSTEM_ERROR.
+//! - A response sent with file slices goes out as its head, then the slices in order, with
+//!   nothing interleaved; a failed splice closes the connection (its frame is already
+//!   announced), except "splice unsupported" before any byte left, which falls back to a
+//!   copy.
 
 pub mod client;
 pub mod conn;
 pub mod server;
+pub mod splice;
 
 pub use client::{RefuseRequests, connect};
 pub use conn::{CallError, ConnId, ConnOptions, Connection, Handler, Reply};
 pub use server::{Server, ServerOptions};
+pub use splice::{FileSlice, SpliceSource};
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,8 @@ use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -20,6 +22,7 @@ const CALL_BACK: i32 = 3;
 const RELEASE: i32 = 4;
 const HUGE: i32 = 5;
 const ECHO: i32 = 6;
+const FILE: i32 = 7;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Answers FAST at once, SLOW only when a RELEASE arrives, CALL_BACK by first calling the
@@ -28,6 +31,17 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 struct TestHandler {
     closed: RefCell<Vec<ConnId>>,
     parked: RefCell<Vec<(Command, Reply)>>,
+    /// FILE answers with these slices after a body of `head`.
+    files: RefCell<Vec<FileSlice>>,
+}
+
+/// A real file as a splice source.
+struct StdSource(std::fs::File);
+
+impl SpliceSource for StdSource {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
+    }
 }
 
 impl Handler for TestHandler {
@@ -51,6 +65,11 @@ impl Handler for TestHandler {
                     reply.send(Command::response_to(&request, 0).with_remark(remark));
                 })
                 .detach();
+            }
+            FILE => {
+                let files = self.files.borrow().clone();
+                let r = Command::response_to(&request, 0).with_body(b"head:".to_vec());
+                reply.send_with_files(r, files);
             }
             ECHO => {
                 let body = request.body.clone();
@@ -295,5 +314,70 @@ fn large_frames_cross_many_reads_both_ways() {
             .unwrap();
         assert_eq!(r.body.len(), body.len());
         assert!(r.body == body, "echoed body differs");
+    });
+}
+
+#[test]
+fn file_slices_follow_the_head_on_the_wire_and_are_counted() {
+    run(async {
+        let path = std::env::temp_dir().join(format!("ringmq-splice-{}", std::process::id()));
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let source: Rc<dyn SpliceSource> = Rc::new(StdSource(std::fs::File::open(&path).unwrap()));
+        std::fs::remove_file(&path).unwrap();
+        let handler = Rc::new(TestHandler::default());
+        // Two ranges out of order and one crossing several pipe-sized chunks.
+        *handler.files.borrow_mut() = vec![
+            FileSlice {
+                source: source.clone(),
+                offset: 10,
+                len: 5,
+            },
+            FileSlice {
+                source: source.clone(),
+                offset: 1000,
+                len: 200_000,
+            },
+            FileSlice {
+                source,
+                offset: 0,
+                len: 3,
+            },
+        ];
+        let counter = Arc::new(AtomicU64::new(0));
+        let server = Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            ServerOptions {
+                conn: ConnOptions {
+                    spliced_bytes: Some(counter.clone()),
+                    ..ConnOptions::default()
+                },
+                ..ServerOptions::default()
+            },
+        )
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        compio::runtime::spawn(server.serve(handler)).detach();
+        let conn = client(addr).await;
+        for _ in 0..2 {
+            let slow = conn.call(Command::request(FILE), TIMEOUT);
+            let fast = conn.call(Command::request(FAST), TIMEOUT);
+            let (r, f) = (slow.await.unwrap(), fast.await.unwrap());
+            let mut want = b"head:".to_vec();
+            want.extend_from_slice(&content[10..15]);
+            want.extend_from_slice(&content[1000..201_000]);
+            want.extend_from_slice(&content[0..3]);
+            assert_eq!(r.body.len(), want.len());
+            assert!(r.body == want, "spliced body differs");
+            assert_eq!(
+                f.remark.as_deref(),
+                Some("fast"),
+                "frames after a spliced one stay intact"
+            );
+        }
+        assert_eq!(
+            counter.load(std::sync::atomic::Ordering::Relaxed),
+            2 * 200_008
+        );
     });
 }

@@ -28,7 +28,10 @@ pub struct BatchEntry<'a> {
 fn field<const N: usize>(buf: &[u8], at: usize) -> Result<[u8; N], MessageError> {
     buf.get(at..at + N)
         .and_then(|s| s.try_into().ok())
-        .ok_or(MessageError::Truncated { need: at + N, have: buf.len() })
+        .ok_or(MessageError::Truncated {
+            need: at + N,
+            have: buf.len(),
+        })
 }
 
 fn decode_entry(buf: &[u8]) -> Result<(BatchEntry<'_>, usize), MessageError> {
@@ -36,28 +39,56 @@ fn decode_entry(buf: &[u8]) -> Result<(BatchEntry<'_>, usize), MessageError> {
     let total = usize::try_from(total)
         .ok()
         .filter(|t| *t >= BATCH_ENTRY_FIXED_LEN)
-        .ok_or(MessageError::BadLength { field: "TOTALSIZE", len: i64::from(total) })?;
-    let entry = buf.get(..total).ok_or(MessageError::Truncated { need: total, have: buf.len() })?;
+        .ok_or(MessageError::BadLength {
+            field: "TOTALSIZE",
+            len: i64::from(total),
+        })?;
+    let entry = buf.get(..total).ok_or(MessageError::Truncated {
+        need: total,
+        have: buf.len(),
+    })?;
     let flag = i32::from_be_bytes(field(entry, 12)?);
     let body_len = i32::from_be_bytes(field(entry, 16)?);
-    let body_len = usize::try_from(body_len)
-        .map_err(|_| MessageError::BadLength { field: "BODYLEN", len: i64::from(body_len) })?;
+    let body_len = usize::try_from(body_len).map_err(|_| MessageError::BadLength {
+        field: "BODYLEN",
+        len: i64::from(body_len),
+    })?;
     let body = entry
         .get(20..20 + body_len)
-        .ok_or(MessageError::Truncated { need: 20 + body_len, have: total })?;
+        .ok_or(MessageError::Truncated {
+            need: 20 + body_len,
+            have: total,
+        })?;
     let props_at = 20 + body_len;
     let props_len = i16::from_be_bytes(field(entry, props_at)?);
-    let props_len = usize::try_from(props_len)
-        .map_err(|_| MessageError::BadLength { field: "PROPLEN", len: i64::from(props_len) })?;
-    let props = entry
-        .get(props_at + 2..props_at + 2 + props_len)
-        .ok_or(MessageError::Truncated { need: props_at + 2 + props_len, have: total })?;
+    let props_len = usize::try_from(props_len).map_err(|_| MessageError::BadLength {
+        field: "PROPLEN",
+        len: i64::from(props_len),
+    })?;
+    let props =
+        entry
+            .get(props_at + 2..props_at + 2 + props_len)
+            .ok_or(MessageError::Truncated {
+                need: props_at + 2 + props_len,
+                have: total,
+            })?;
     if props_at + 2 + props_len != total {
-        return Err(MessageError::BadLength { field: "TOTALSIZE", len: total as i64 });
+        return Err(MessageError::BadLength {
+            field: "TOTALSIZE",
+            len: total as i64,
+        });
     }
-    let properties =
-        std::str::from_utf8(props).map_err(|_| MessageError::NotUtf8 { field: "properties" })?;
-    Ok((BatchEntry { flag, body, properties }, total))
+    let properties = std::str::from_utf8(props).map_err(|_| MessageError::NotUtf8 {
+        field: "properties",
+    })?;
+    Ok((
+        BatchEntry {
+            flag,
+            body,
+            properties,
+        },
+        total,
+    ))
 }
 
 /// Decodes a whole batch body; any malformed entry fails the batch.
@@ -74,11 +105,16 @@ pub fn decode_batch(mut buf: &[u8]) -> Result<Vec<BatchEntry<'_>>, MessageError>
 /// Appends one entry to `dst` (what a producer sends).
 pub fn encode_entry(entry: &BatchEntry<'_>, dst: &mut Vec<u8>) -> Result<(), MessageError> {
     if entry.properties.len() > i16::MAX as usize {
-        return Err(MessageError::TooLong { field: "properties", len: entry.properties.len() });
+        return Err(MessageError::TooLong {
+            field: "properties",
+            len: entry.properties.len(),
+        });
     }
     let total = BATCH_ENTRY_FIXED_LEN + entry.body.len() + entry.properties.len();
-    let total32 = i32::try_from(total)
-        .map_err(|_| MessageError::TooLong { field: "batch entry", len: total })?;
+    let total32 = i32::try_from(total).map_err(|_| MessageError::TooLong {
+        field: "batch entry",
+        len: total,
+    })?;
     dst.extend_from_slice(&total32.to_be_bytes());
     dst.extend_from_slice(&0i32.to_be_bytes());
     dst.extend_from_slice(&0i32.to_be_bytes());
@@ -96,14 +132,25 @@ mod tests {
 
     #[test]
     fn round_trip_and_golden() {
-        let a = BatchEntry { flag: 1, body: b"hi", properties: "K\u{1}v\u{2}" };
-        let b = BatchEntry { flag: 2, body: b"", properties: "" };
+        let a = BatchEntry {
+            flag: 1,
+            body: b"hi",
+            properties: "K\u{1}v\u{2}",
+        };
+        let b = BatchEntry {
+            flag: 2,
+            body: b"",
+            properties: "",
+        };
         let mut buf = Vec::new();
         encode_entry(&a, &mut buf).unwrap();
         encode_entry(&b, &mut buf).unwrap();
         assert_eq!(
             &buf[..28],
-            &[0, 0, 0, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i', 0, 4, b'K', 1, b'v', 2]
+            &[
+                0, 0, 0, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i', 0, 4,
+                b'K', 1, b'v', 2
+            ]
         );
         assert_eq!(decode_batch(&buf).unwrap(), vec![a, b]);
     }
@@ -111,8 +158,15 @@ mod tests {
     #[test]
     fn every_truncation_is_an_error() {
         let mut buf = Vec::new();
-        encode_entry(&BatchEntry { flag: 1, body: b"body", properties: "A\u{1}b" }, &mut buf)
-            .unwrap();
+        encode_entry(
+            &BatchEntry {
+                flag: 1,
+                body: b"body",
+                properties: "A\u{1}b",
+            },
+            &mut buf,
+        )
+        .unwrap();
         for n in 1..buf.len() {
             assert!(decode_batch(&buf[..n]).is_err(), "prefix {n}");
         }

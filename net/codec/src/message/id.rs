@@ -22,7 +22,10 @@ impl std::fmt::Display for MsgIdError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MsgIdError::BadLength(n) => {
-                write!(f, "message id has {n} characters, expected 32 (IPv4) or 56 (IPv6)")
+                write!(
+                    f,
+                    "message id has {n} characters, expected 32 (IPv4) or 56 (IPv6)"
+                )
             }
             MsgIdError::NotHex => write!(f, "message id is not upper-case hex"),
             MsgIdError::BadPort(p) => write!(f, "message id port {p} is out of range"),
@@ -33,7 +36,11 @@ impl std::fmt::Display for MsgIdError {
 impl std::error::Error for MsgIdError {}
 
 fn hex_digit(nibble: u8) -> char {
-    char::from(if nibble < 10 { b'0' + nibble } else { b'A' + nibble - 10 })
+    char::from(if nibble < 10 {
+        b'0' + nibble
+    } else {
+        b'A' + nibble - 10
+    })
 }
 
 fn push_hex(bytes: &[u8], out: &mut String) {
@@ -90,8 +97,12 @@ pub fn decode_offset_msg_id(id: &str) -> Result<(SocketAddr, i64), MsgIdError> {
     let (ip_bytes, rest) = raw.split_at_checked(ip_len).ok_or(MsgIdError::NotHex)?;
     let (port_bytes, offset_bytes) = rest.split_at_checked(4).ok_or(MsgIdError::NotHex)?;
     let ip = match ip_len {
-        4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(ip_bytes).map_err(|_| MsgIdError::NotHex)?)),
-        _ => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(ip_bytes).map_err(|_| MsgIdError::NotHex)?)),
+        4 => IpAddr::V4(Ipv4Addr::from(
+            <[u8; 4]>::try_from(ip_bytes).map_err(|_| MsgIdError::NotHex)?,
+        )),
+        _ => IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(ip_bytes).map_err(|_| MsgIdError::NotHex)?,
+        )),
     };
     let port = i32::from_be_bytes(port_bytes.try_into().map_err(|_| MsgIdError::NotHex)?);
     let port = u16::try_from(port).map_err(|_| MsgIdError::BadPort(port))?;
@@ -127,7 +138,11 @@ fn days_from_civil(year: i64, month: u32) -> i64 {
 fn month_bounds_ms(now_ms: i64) -> (i64, i64) {
     let (year, month) = civil_year_month(now_ms.div_euclid(86_400_000));
     let start = days_from_civil(year, month) * 86_400_000;
-    let (ny, nm) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (ny, nm) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     (start, days_from_civil(ny, nm) * 86_400_000)
 }
 
@@ -152,7 +167,12 @@ impl UniqKeyGenerator {
         raw.extend_from_slice(&random.to_be_bytes());
         let mut prefix = String::with_capacity(44);
         push_hex(&raw, &mut prefix);
-        UniqKeyGenerator { prefix, month_start_ms: 0, next_month_ms: 0, counter: 0 }
+        UniqKeyGenerator {
+            prefix,
+            month_start_ms: 0,
+            next_month_ms: 0,
+            counter: 0,
+        }
     }
 
     /// The next id at wall-clock time `now_ms` (epoch milliseconds).
@@ -181,13 +201,19 @@ mod tests {
         let id = offset_msg_id(host, 0x1234);
         assert_eq!(id, "C0A8010A00002A9F0000000000001234");
         assert_eq!(decode_offset_msg_id(&id).unwrap(), (host, 0x1234));
-        assert_eq!(decode_offset_msg_id(&id.to_lowercase()).unwrap(), (host, 0x1234));
+        assert_eq!(
+            decode_offset_msg_id(&id.to_lowercase()).unwrap(),
+            (host, 0x1234)
+        );
         let v6: SocketAddr = "[::1]:10911".parse().unwrap();
         let id6 = offset_msg_id(v6, 7);
         assert_eq!(id6.len(), 56);
         assert_eq!(decode_offset_msg_id(&id6).unwrap(), (v6, 7));
         assert_eq!(decode_offset_msg_id("XYZ"), Err(MsgIdError::BadLength(3)));
-        assert_eq!(decode_offset_msg_id(&"G".repeat(32)), Err(MsgIdError::NotHex));
+        assert_eq!(
+            decode_offset_msg_id(&"G".repeat(32)),
+            Err(MsgIdError::NotHex)
+        );
     }
 
     #[test]
@@ -210,6 +236,9 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
         assert!(a.starts_with("0A000001234500000007"));
-        assert!(a.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
     }
 }

@@ -15,7 +15,9 @@ pub mod sysflag;
 pub use batch::{BatchEntry, decode_batch};
 pub use crc::body_crc;
 pub use id::{UniqKeyGenerator, decode_offset_msg_id, offset_msg_id};
-pub use record::{MessageError, MessageExt, RecordCrc, RecordFields, RecordView, decode, decode_all};
+pub use record::{
+    MessageError, MessageExt, RecordCrc, RecordFields, RecordView, decode, decode_all,
+};
 
 #[cfg(test)]
 mod tests;

@@ -83,12 +83,17 @@ pub fn iter(props: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// The value of `key` in a property string, if present (the last one wins, as in a map).
 pub fn find<'a>(props: &'a str, key: &str) -> Option<&'a str> {
-    iter(props).filter(|(n, _)| *n == key).map(|(_, v)| v).last()
+    iter(props)
+        .filter(|(n, _)| *n == key)
+        .map(|(_, v)| v)
+        .last()
 }
 
 /// Parses a property string into a map (Java's `string2messageProperties`).
 pub fn parse(props: &str) -> HashMap<String, String> {
-    iter(props).map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
+    iter(props)
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
 }
 
 /// Appends `name \x01 value \x02` for every pair with a non-empty name and value, in the
@@ -128,7 +133,15 @@ mod tests {
     #[test]
     fn round_trip_and_drop_empty() {
         let mut s = String::new();
-        encode([("TAGS", "TagA"), ("KEYS", "k1 k2"), ("EMPTY", ""), ("", "x")], &mut s);
+        encode(
+            [
+                ("TAGS", "TagA"),
+                ("KEYS", "k1 k2"),
+                ("EMPTY", ""),
+                ("", "x"),
+            ],
+            &mut s,
+        );
         assert_eq!(s, "TAGS\u{1}TagA\u{2}KEYS\u{1}k1 k2\u{2}");
         let m = parse(&s);
         assert_eq!(m.len(), 2);

@@ -61,7 +61,9 @@ pub const TOPIC_LEN_MAX_V1: usize = i8::MAX as usize;
 /// Length of the trailing CRC property: `__CRC32#` + `\x01` + 10 digits + `\x02`.
 pub const RECORD_CRC_PROPERTY_LEN: usize = 8 + 1 + 10 + 1;
 
-const _: () = assert!(RECORD_FIXED_LEN_V1 == 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8 + 4 + 1 + 2);
+const _: () = assert!(
+    RECORD_FIXED_LEN_V1 == 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8 + 4 + 1 + 2
+);
 
 /// Whether to append the whole-record CRC property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +97,10 @@ impl std::fmt::Display for MessageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MessageError::Truncated { need, have } => {
-                write!(f, "stored message truncated: need {need} bytes, have {have}")
+                write!(
+                    f,
+                    "stored message truncated: need {need} bytes, have {have}"
+                )
             }
             MessageError::BadMagic(m) => write!(f, "bad message magic code {m:#010x}"),
             MessageError::Blank { len } => write!(f, "end-of-file filler of {len} bytes"),
@@ -107,7 +112,10 @@ impl std::fmt::Display for MessageError {
                 write!(f, "message {field} of {len} bytes exceeds 32767 bytes")
             }
             MessageError::RecordCrc { stored, computed } => {
-                write!(f, "record CRC mismatch: stored {stored}, computed {computed}")
+                write!(
+                    f,
+                    "record CRC mismatch: stored {stored}, computed {computed}"
+                )
             }
             MessageError::BodyCrc { stored, computed } => {
                 write!(f, "body CRC mismatch: stored {stored}, computed {computed}")
@@ -181,11 +189,17 @@ impl RecordFields<'_> {
     pub fn encoded_len(&self, crc: RecordCrc) -> Result<usize, MessageError> {
         let topic_len = self.topic.len();
         if topic_len > i16::MAX as usize {
-            return Err(MessageError::TooLong { field: "topic", len: topic_len });
+            return Err(MessageError::TooLong {
+                field: "topic",
+                len: topic_len,
+            });
         }
         let props_len = self.properties_len(crc);
         if props_len > PROPERTIES_LEN_MAX {
-            return Err(MessageError::TooLong { field: "properties", len: props_len });
+            return Err(MessageError::TooLong {
+                field: "properties",
+                len: props_len,
+            });
         }
         let len = RECORD_FIXED_LEN_V1 - 16
             + host_len(&self.born_host)
@@ -195,7 +209,10 @@ impl RecordFields<'_> {
             + topic_len
             + props_len;
         if len > i32::MAX as usize {
-            return Err(MessageError::TooLong { field: "record", len });
+            return Err(MessageError::TooLong {
+                field: "record",
+                len,
+            });
         }
         Ok(len)
     }
@@ -270,25 +287,33 @@ pub enum RecordCrcCheck {
     Valid,
     /// The record does not end with a `__CRC32#` property.
     Absent,
-    Mismatch { stored: i64, computed: i32 },
+    Mismatch {
+        stored: i64,
+        computed: i32,
+    },
 }
 
 /// Checks the trailing `__CRC32#` property of a complete record.
 pub fn check_record_crc(record: &[u8]) -> RecordCrcCheck {
     let n = record.len();
-    let Some(tail) = n.checked_sub(RECORD_CRC_PROPERTY_LEN).and_then(|at| record.get(at..)) else {
+    let Some(tail) = n
+        .checked_sub(RECORD_CRC_PROPERTY_LEN)
+        .and_then(|at| record.get(at..))
+    else {
         return RecordCrcCheck::Absent;
     };
     let (name, rest) = tail.split_at(8);
-    if name != keys::CRC32.as_bytes() || rest.first() != Some(&0x01) || rest.last() != Some(&0x02)
-    {
+    if name != keys::CRC32.as_bytes() || rest.first() != Some(&0x01) || rest.last() != Some(&0x02) {
         return RecordCrcCheck::Absent;
     }
     let digits = rest.get(1..11).unwrap_or_default();
     let mut stored: i64 = 0;
     for d in digits {
         if !d.is_ascii_digit() {
-            return RecordCrcCheck::Mismatch { stored: -1, computed: 0 };
+            return RecordCrcCheck::Mismatch {
+                stored: -1,
+                computed: 0,
+            };
         }
         stored = stored * 10 + i64::from(d - b'0');
     }
@@ -322,9 +347,14 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], MessageError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(
-            MessageError::Truncated { need: self.pos.saturating_add(n), have: self.buf.len() },
-        )?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or(MessageError::Truncated {
+                need: self.pos.saturating_add(n),
+                have: self.buf.len(),
+            })?;
         let s = self.buf.get(self.pos..end).unwrap_or_default();
         self.pos = end;
         Ok(s)
@@ -343,7 +373,10 @@ impl<'a> Cursor<'a> {
     }
     fn arr<const N: usize>(&mut self) -> Result<[u8; N], MessageError> {
         let s = self.take(N)?;
-        s.try_into().map_err(|_| MessageError::Truncated { need: N, have: s.len() })
+        s.try_into().map_err(|_| MessageError::Truncated {
+            need: N,
+            have: s.len(),
+        })
     }
     fn host(&mut self, v6: bool) -> Result<SocketAddr, MessageError> {
         let ip = if v6 {
@@ -383,22 +416,33 @@ impl<'a> RecordView<'a> {
     /// Parses the record at the front of `buf`. Lengths are checked against TOTALSIZE; the
     /// CRCs are not checked (see [`RecordView::verify_body_crc`], [`check_record_crc`]).
     pub fn parse(buf: &'a [u8]) -> Result<RecordView<'a>, MessageError> {
-        let (total, magic) = peek_header(buf)
-            .ok_or(MessageError::Truncated { need: 8, have: buf.len() })?;
+        let (total, magic) = peek_header(buf).ok_or(MessageError::Truncated {
+            need: 8,
+            have: buf.len(),
+        })?;
         if magic == MAGIC_BLANK {
-            return Err(MessageError::Blank { len: total.max(0) as usize });
+            return Err(MessageError::Blank {
+                len: total.max(0) as usize,
+            });
         }
         if magic != MAGIC_V1 && magic != MAGIC_V2 {
             return Err(MessageError::BadMagic(magic));
         }
         if total < RECORD_FIXED_LEN_V1 as i32 {
-            return Err(MessageError::BadLength { field: "TOTALSIZE", len: i64::from(total) });
+            return Err(MessageError::BadLength {
+                field: "TOTALSIZE",
+                len: i64::from(total),
+            });
         }
         let total_size = total as usize;
-        let record = buf
-            .get(..total_size)
-            .ok_or(MessageError::Truncated { need: total_size, have: buf.len() })?;
-        let mut c = Cursor { buf: record, pos: 8 };
+        let record = buf.get(..total_size).ok_or(MessageError::Truncated {
+            need: total_size,
+            have: buf.len(),
+        })?;
+        let mut c = Cursor {
+            buf: record,
+            pos: 8,
+        };
         let body_crc = c.i32()?;
         let queue_id = c.i32()?;
         let flag = c.i32()?;
@@ -413,13 +457,20 @@ impl<'a> RecordView<'a> {
         let prepared_transaction_offset = c.i64()?;
         let body_len = length(c.i32()?.into(), "BODYLEN")?;
         let body = c.take(body_len)?;
-        let topic_len = if magic == MAGIC_V2 { i64::from(c.i16()?) } else { i64::from(c.i8()?) };
+        let topic_len = if magic == MAGIC_V2 {
+            i64::from(c.i16()?)
+        } else {
+            i64::from(c.i8()?)
+        };
         let topic_len = length(topic_len, "TOPICLEN")?;
         let topic = c.take(topic_len)?;
         let props_len = length(c.i16()?.into(), "PROPLEN")?;
         let props = c.take(props_len)?;
         if c.pos != total_size {
-            return Err(MessageError::BadLength { field: "TOTALSIZE", len: i64::from(total) });
+            return Err(MessageError::BadLength {
+                field: "TOTALSIZE",
+                len: i64::from(total),
+            });
         }
         Ok(RecordView {
             total_size,
@@ -437,9 +488,11 @@ impl<'a> RecordView<'a> {
             reconsume_times,
             prepared_transaction_offset,
             body,
-            topic: std::str::from_utf8(topic).map_err(|_| MessageError::NotUtf8 { field: "topic" })?,
-            properties: std::str::from_utf8(props)
-                .map_err(|_| MessageError::NotUtf8 { field: "properties" })?,
+            topic: std::str::from_utf8(topic)
+                .map_err(|_| MessageError::NotUtf8 { field: "topic" })?,
+            properties: std::str::from_utf8(props).map_err(|_| MessageError::NotUtf8 {
+                field: "properties",
+            })?,
         })
     }
 
@@ -449,7 +502,10 @@ impl<'a> RecordView<'a> {
         if computed == self.body_crc {
             Ok(())
         } else {
-            Err(MessageError::BodyCrc { stored: self.body_crc, computed })
+            Err(MessageError::BodyCrc {
+                stored: self.body_crc,
+                computed,
+            })
         }
     }
 
@@ -516,7 +572,8 @@ impl MessageExt {
     }
     /// The client-visible `msgId`: UNIQ_KEY when present, else the offsetMsgId.
     pub fn msg_id(&self) -> String {
-        self.property(keys::UNIQ_KEY).map_or_else(|| self.offset_msg_id(), str::to_owned)
+        self.property(keys::UNIQ_KEY)
+            .map_or_else(|| self.offset_msg_id(), str::to_owned)
     }
 }
 
@@ -555,11 +612,19 @@ pub fn encode_blank(len: usize, dst: &mut Vec<u8>) {
 /// Reads STORETIMESTAMP from the front of a record (needs the first 64 or 76 bytes).
 pub fn peek_store_timestamp(buf: &[u8]) -> Option<i64> {
     let sys_flag = be_i32(buf, OFF_SYS_FLAG)?;
-    let at = OFF_BORN_HOST + if sys_flag & sysflag::BORNHOST_V6 != 0 { 20 } else { 8 };
+    let at = OFF_BORN_HOST
+        + if sys_flag & sysflag::BORNHOST_V6 != 0 {
+            20
+        } else {
+            8
+        };
     be_i64(buf, at)
 }
 
 /// Reads QUEUEOFFSET and PHYSICALOFFSET from the front of a record.
 pub fn peek_offsets(buf: &[u8]) -> Option<(i64, i64)> {
-    Some((be_i64(buf, OFF_QUEUE_OFFSET)?, be_i64(buf, OFF_PHYS_OFFSET)?))
+    Some((
+        be_i64(buf, OFF_QUEUE_OFFSET)?,
+        be_i64(buf, OFF_PHYS_OFFSET)?,
+    ))
 }

@@ -56,6 +56,9 @@ mod tests {
         assert_eq!(transaction_type(f), TRANSACTION_PREPARED_TYPE);
         let g = with_transaction_type(f, TRANSACTION_NOT_TYPE);
         assert_eq!(g, COMPRESSED);
-        assert_eq!(transaction_type(with_transaction_type(g, TRANSACTION_ROLLBACK_TYPE)), 0xC);
+        assert_eq!(
+            transaction_type(with_transaction_type(g, TRANSACTION_ROLLBACK_TYPE)),
+            0xC
+        );
     }
 }

@@ -57,7 +57,9 @@ fn golden() -> Vec<u8> {
 fn golden_bytes_v1() {
     assert_eq!(super::body_crc(b"hi"), 0x5893_2AAC);
     let mut buf = Vec::new();
-    let n = sample("A\u{1}b\u{2}").encode(RecordCrc::None, &mut buf).unwrap();
+    let n = sample("A\u{1}b\u{2}")
+        .encode(RecordCrc::None, &mut buf)
+        .unwrap();
     assert_eq!(n, 98);
     assert_eq!(buf, golden());
 }
@@ -78,7 +80,10 @@ fn decodes_field_by_field() {
     assert_eq!(m.born_timestamp, 6);
     assert_eq!(m.born_host, "1.2.3.4:5".parse::<SocketAddr>().unwrap());
     assert_eq!(m.store_timestamp, 7);
-    assert_eq!(m.store_host, "10.0.0.1:10911".parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        m.store_host,
+        "10.0.0.1:10911".parse::<SocketAddr>().unwrap()
+    );
     assert_eq!(m.reconsume_times, 8);
     assert_eq!(m.prepared_transaction_offset, 9);
     assert_eq!(m.body, b"hi");
@@ -93,7 +98,9 @@ fn decodes_field_by_field() {
 fn record_crc_property() {
     let mut buf = Vec::new();
     // Properties without the trailing separator get one before the CRC pair.
-    let n = sample("A\u{1}b").encode(RecordCrc::Append, &mut buf).unwrap();
+    let n = sample("A\u{1}b")
+        .encode(RecordCrc::Append, &mut buf)
+        .unwrap();
     assert_eq!(n, 91 + 2 + 1 + 3 + 1 + RECORD_CRC_PROPERTY_LEN);
     assert_eq!(check_record_crc(&buf), RecordCrcCheck::Valid);
     let view = RecordView::parse(&buf).unwrap();
@@ -120,10 +127,16 @@ fn ipv6_hosts_and_v2_topics() {
     f.sys_flag = sysflag::COMPRESSED;
     let mut buf = Vec::new();
     let n = f.encode(RecordCrc::Append, &mut buf).unwrap();
-    assert_eq!(n, 91 + 24 + 1 + 2 + long_topic.len() + RECORD_CRC_PROPERTY_LEN);
+    assert_eq!(
+        n,
+        91 + 24 + 1 + 2 + long_topic.len() + RECORD_CRC_PROPERTY_LEN
+    );
     let (m, _) = decode(&buf).unwrap();
     assert_eq!(m.magic, MAGIC_V2);
-    assert_eq!(m.sys_flag, sysflag::COMPRESSED | sysflag::BORNHOST_V6 | sysflag::STOREHOST_V6);
+    assert_eq!(
+        m.sys_flag,
+        sysflag::COMPRESSED | sysflag::BORNHOST_V6 | sysflag::STOREHOST_V6
+    );
     assert_eq!(m.born_host, f.born_host);
     assert_eq!(m.store_host, f.store_host);
     assert_eq!(m.topic, long_topic);
@@ -138,7 +151,10 @@ fn too_long_properties_are_refused() {
     let mut buf = Vec::new();
     assert!(matches!(
         sample(&props).encode(RecordCrc::Append, &mut buf),
-        Err(MessageError::TooLong { field: "properties", .. })
+        Err(MessageError::TooLong {
+            field: "properties",
+            ..
+        })
     ));
     assert!(buf.is_empty());
 }

@@ -1,0 +1,371 @@
+//! The group-commit driver: feeds events to the pure [`FlushPolicy`] and performs its
+//! actions. Writes and syncs run as their own tasks and post their completion back as
+//! events, so a sync of batch N can overlap the write of batch N+1.
+
+use std::future::poll_fn;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use super::{Failure, Inner};
+use crate::disk::{Disk, DiskFile};
+use crate::error::StorageError;
+use crate::flush::{Action, Event};
+use crate::log::segment::{segment_name, segment_start};
+use crate::sync::yield_now;
+use crate::types::{Arrival, FlushMode, QueueOffset};
+
+/// Chunk size of the zero fill of a preallocated segment.
+const FILL_CHUNK_BYTES: usize = 1 << 20;
+
+/// Runs until the store is dropped or closed.
+pub(crate) async fn run<D: Disk>(inner: Rc<Inner<D>>) {
+    let mut actions = Vec::new();
+    let mut events = Vec::new();
+    loop {
+        wait(&inner).await;
+        if inner.closed.get() {
+            break;
+        }
+        // Let every appender that is ready in this reactor turn encode first: their records
+        // then share one write.
+        yield_now().await;
+        let epoch = inner.generation.get();
+        let now = inner.now_us();
+        std::mem::swap(&mut events, &mut *inner.events.borrow_mut());
+        {
+            let mut st = inner.st.borrow_mut();
+            for (g, e) in events.drain(..) {
+                if g == epoch {
+                    st.policy.handle(e, &mut actions);
+                }
+            }
+            st.policy.handle(Event::Tick { now_us: now }, &mut actions);
+        }
+        for a in actions.drain(..) {
+            perform(&inner, epoch, a);
+        }
+        super::persist::maybe_start_background(&inner, now);
+    }
+}
+
+/// Waits for a kick or the policy's next deadline (or a background timer).
+async fn wait<D: Disk>(inner: &Inner<D>) {
+    let deadline = {
+        let st = inner.st.borrow();
+        let policy = st.policy.deadline_us();
+        let cp = st.last_checkpoint_us + inner.cfg.checkpoint_interval_ms * 1000;
+        let rt = st.last_retention_us + inner.cfg.retention_interval_ms * 1000;
+        Some(policy.map_or(cp.min(rt), |p| p.min(cp).min(rt)))
+    };
+    let now = inner.now_us();
+    let sleep_us = deadline.map_or(60_000_000, |d| d.saturating_sub(now));
+    if sleep_us == 0 {
+        return;
+    }
+    let mut sleep = pin!(compio::time::sleep(Duration::from_micros(sleep_us)));
+    poll_fn(|cx| {
+        if inner.kick.poll_kicked(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        sleep.as_mut().poll(cx)
+    })
+    .await
+}
+
+fn perform<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, action: Action) {
+    match action {
+        Action::Write { from, to } => start_write(inner, epoch, from, to),
+        Action::Sync { upto } => start_sync(inner, epoch, upto),
+        Action::AckWritten { upto } => {
+            inner.room.wake_all();
+            if inner.cfg.flush_mode == FlushMode::Async {
+                advance_visible(inner, upto);
+            }
+            inner.acks.wake_all();
+        }
+        Action::AckDurable { upto } => {
+            if inner.cfg.flush_mode == FlushMode::Sync {
+                advance_visible(inner, upto);
+            }
+            inner.acks.wake_all();
+        }
+        Action::Fail { written, durable } => {
+            let mut st = inner.st.borrow_mut();
+            if st.failure.is_none() {
+                let cause = st
+                    .pending_cause
+                    .take()
+                    .unwrap_or(StorageError::WriteFailed {
+                        op: "write",
+                        phys_offset: written,
+                        kind: std::io::ErrorKind::Other,
+                        message: "unknown failure".into(),
+                    });
+                st.failure = Some(Failure {
+                    written,
+                    durable,
+                    cause,
+                });
+            }
+            drop(st);
+            inner.acks.wake_all();
+            inner.room.wake_all();
+        }
+    }
+}
+
+/// Moves the visibility watermark and tells the arrival hook which queues grew.
+fn advance_visible<D: Disk>(inner: &Inner<D>, upto: u64) {
+    let mut fired = Vec::new();
+    {
+        let mut st = inner.st.borrow_mut();
+        if upto <= st.visible {
+            return;
+        }
+        st.visible = upto;
+        let has_hook = inner.arrival_hook.borrow().is_some();
+        while st.arrivals.front().is_some_and(|a| a.3 <= upto) {
+            let Some((topic, queue_id, max, _, tag)) = st.arrivals.pop_front() else {
+                break;
+            };
+            if !has_hook {
+                continue;
+            }
+            match fired.last_mut() {
+                Some(Arrival {
+                    topic: t,
+                    queue_id: q,
+                    max_offset,
+                    last_tag_code,
+                }) if *q == queue_id && **t == *topic => {
+                    *max_offset = QueueOffset(max);
+                    *last_tag_code = tag;
+                }
+                _ => fired.push(Arrival {
+                    topic,
+                    queue_id,
+                    max_offset: QueueOffset(max),
+                    last_tag_code: tag,
+                }),
+            }
+        }
+    }
+    if fired.is_empty() {
+        return;
+    }
+    if let Some(hook) = inner.arrival_hook.borrow_mut().as_mut() {
+        for a in &fired {
+            hook(a);
+        }
+    }
+}
+
+fn start_write<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, from: u64, to: u64) {
+    let buf = {
+        let mut st = inner.st.borrow_mut();
+        let log = &mut st.log;
+        debug_assert_eq!(log.buf_start, from);
+        debug_assert_eq!(log.appended(), to);
+        let spare = std::mem::take(&mut log.spare);
+        let buf = std::mem::replace(&mut log.buf, spare);
+        log.buf_start = to;
+        buf
+    };
+    inner.room.wake_all();
+    let mut stats = inner.stats.get();
+    stats.writes += 1;
+    stats.write_bytes += to - from;
+    inner.stats.set(stats);
+    inner.inflight_io.set(inner.inflight_io.get() + 1);
+    let inner = inner.clone();
+    compio::runtime::spawn(async move {
+        let (r, mut buf) = write_pieces(&inner, buf, from).await;
+        inner.inflight_io.set(inner.inflight_io.get() - 1);
+        buf.clear();
+        let ok = r.is_ok();
+        {
+            let mut st = inner.st.borrow_mut();
+            if st.log.spare.capacity() < buf.capacity() {
+                st.log.spare = buf;
+            }
+            if let Err(e) = r {
+                st.pending_cause.get_or_insert(e);
+            }
+        }
+        inner.post(epoch, Event::WriteDone { to, ok });
+    })
+    .detach();
+}
+
+/// Writes `buf` (log bytes from `from`) into its segments, splitting at segment boundaries.
+async fn write_pieces<D: Disk>(
+    inner: &Rc<Inner<D>>,
+    mut buf: Vec<u8>,
+    from: u64,
+) -> (Result<(), StorageError>, Vec<u8>) {
+    let size = inner.cfg.segment_size;
+    let mut pos = 0usize;
+    while pos < buf.len() {
+        let at = from + pos as u64;
+        let seg = segment_start(at, size);
+        let n = ((seg + size - at) as usize).min(buf.len() - pos);
+        let file = match segment_file(inner, seg).await {
+            Ok(f) => f,
+            Err(e) => return (Err(e), buf),
+        };
+        let (r, b) = file.write_all_at(buf, pos..pos + n, at - seg).await;
+        buf = b;
+        if let Err(e) = r {
+            return (Err(StorageError::io("write", file.path(), at, e)), buf);
+        }
+        {
+            let mut st = inner.st.borrow_mut();
+            if !st.log.dirty.contains(&seg) {
+                st.log.dirty.push(seg);
+            }
+        }
+        // The next segment is prepared as soon as this one is first written.
+        maybe_precreate(inner, seg + size);
+        pos += n;
+    }
+    (Ok(()), buf)
+}
+
+/// The file of the segment starting at `seg`, creating it if needed (waiting for a
+/// pre-creation in progress rather than racing it).
+pub(crate) async fn segment_file<D: Disk>(
+    inner: &Rc<Inner<D>>,
+    seg: u64,
+) -> Result<D::File, StorageError> {
+    loop {
+        let creating = {
+            let st = inner.st.borrow();
+            if let Some(f) = st.log.segments.get(&seg) {
+                return Ok(f.clone());
+            }
+            st.log.creating == Some(seg)
+        };
+        if !creating {
+            break;
+        }
+        poll_fn(|cx| {
+            let st = inner.st.borrow();
+            if st.log.creating != Some(seg) {
+                return Poll::Ready(());
+            }
+            inner.segment_ready.register(cx.waker());
+            Poll::Pending
+        })
+        .await;
+    }
+    let dir = inner.cfg.commitlog_dir();
+    let path = dir.join(segment_name(seg));
+    let file = inner
+        .disk
+        .open(&path)
+        .await
+        .map_err(|e| StorageError::io("open segment", &path, 0, e))?;
+    inner
+        .disk
+        .sync_dir(&dir)
+        .await
+        .map_err(|e| StorageError::io("sync directory", &dir, 0, e))?;
+    inner.st.borrow_mut().log.segments.insert(seg, file.clone());
+    Ok(file)
+}
+
+fn maybe_precreate<D: Disk>(inner: &Rc<Inner<D>>, next: u64) {
+    {
+        let mut st = inner.st.borrow_mut();
+        if st.log.creating.is_some() || st.log.segments.contains_key(&next) {
+            return;
+        }
+        st.log.creating = Some(next);
+    }
+    let inner = inner.clone();
+    compio::runtime::spawn(async move {
+        let r = create_segment(&inner, next).await;
+        let mut st = inner.st.borrow_mut();
+        st.log.creating = None;
+        if let Ok(f) = r {
+            st.log.segments.entry(next).or_insert(f);
+        }
+        drop(st);
+        inner.segment_ready.wake_all();
+    })
+    .detach();
+}
+
+/// Creates a segment ahead of time as `cfg.prealloc` says.
+async fn create_segment<D: Disk>(inner: &Inner<D>, start: u64) -> Result<D::File, StorageError> {
+    let dir = inner.cfg.commitlog_dir();
+    let path = dir.join(segment_name(start));
+    let io = |op, e| StorageError::io(op, &path, 0, e);
+    let file = inner
+        .disk
+        .open(&path)
+        .await
+        .map_err(|e| io("open segment", e))?;
+    let size = inner.cfg.segment_size;
+    match inner.cfg.prealloc {
+        crate::config::Prealloc::Create => {}
+        crate::config::Prealloc::Extend => file
+            .set_len(size)
+            .await
+            .map_err(|e| io("extend segment", e))?,
+        crate::config::Prealloc::Fill => {
+            let mut zeros = vec![0u8; FILL_CHUNK_BYTES.min(size as usize)];
+            let mut off = 0u64;
+            while off < size {
+                let n = (size - off).min(zeros.len() as u64) as usize;
+                let (r, z) = file.write_all_at(zeros, 0..n, off).await;
+                zeros = z;
+                r.map_err(|e| io("fill segment", e))?;
+                off += n as u64;
+            }
+            file.sync_data()
+                .await
+                .map_err(|e| io("sync filled segment", e))?;
+        }
+    }
+    inner
+        .disk
+        .sync_dir(&dir)
+        .await
+        .map_err(|e| StorageError::io("sync directory", &dir, 0, e))?;
+    Ok(file)
+}
+
+fn start_sync<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, upto: u64) {
+    let files: Vec<(u64, D::File)> = {
+        let mut st = inner.st.borrow_mut();
+        let dirty = std::mem::take(&mut st.log.dirty);
+        dirty
+            .into_iter()
+            .filter_map(|s| st.log.segments.get(&s).map(|f| (s, f.clone())))
+            .collect()
+    };
+    let mut stats = inner.stats.get();
+    stats.syncs += 1;
+    inner.stats.set(stats);
+    inner.inflight_io.set(inner.inflight_io.get() + 1);
+    let inner = inner.clone();
+    compio::runtime::spawn(async move {
+        let mut result = Ok(());
+        for (seg, f) in &files {
+            if let Err(e) = f.sync_data().await {
+                result = Err(StorageError::io("fdatasync", f.path(), *seg, e));
+                break;
+            }
+        }
+        inner.inflight_io.set(inner.inflight_io.get() - 1);
+        let ok = result.is_ok();
+        if let Err(e) = result {
+            inner.st.borrow_mut().pending_cause.get_or_insert(e);
+        }
+        inner.post(epoch, Event::SyncDone { upto, ok });
+    })
+    .detach();
+}

@@ -1,0 +1,413 @@
+//! Derived files behind the log: consume-queue and index entries are written to their files
+//! and synced, then the checkpoint moves `derived_upto` forward. Runs as a background task
+//! every `checkpoint_interval_ms`, and once more at `close()` with the clean flag.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use super::{IndexFile, Inner, Store};
+use crate::checkpoint::Checkpoint;
+use crate::disk::{Disk, DiskFile};
+use crate::error::StorageError;
+use crate::index::INDEX_ENTRY_SIZE;
+use crate::log::segment::segment_name;
+use crate::queue::CQ_ENTRY_SIZE;
+
+/// One file write of derived data.
+struct Job<F> {
+    path: PathBuf,
+    file: Option<F>,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// Starts the checkpoint or retention task when due (one background task at a time).
+pub(crate) fn maybe_start_background<D: Disk>(inner: &Rc<Inner<D>>, now_us: u64) {
+    if inner.background_busy.get() || inner.closing.get() {
+        return;
+    }
+    let (checkpoint_due, retention_due) = {
+        let st = inner.st.borrow();
+        if st.failure.is_some() {
+            return;
+        }
+        (
+            now_us >= st.last_checkpoint_us + inner.cfg.checkpoint_interval_ms * 1000,
+            now_us >= st.last_retention_us + inner.cfg.retention_interval_ms * 1000,
+        )
+    };
+    if !(checkpoint_due || retention_due) {
+        return;
+    }
+    inner.background_busy.set(true);
+    let inner = inner.clone();
+    compio::runtime::spawn(async move {
+        if checkpoint_due {
+            inner.st.borrow_mut().last_checkpoint_us = now_us;
+            let upto = inner.st.borrow().policy.durable();
+            // A failed checkpoint leaves the old one in force; the next attempt retries.
+            let _ = persist_derived(&inner, upto, false).await;
+        }
+        if retention_due {
+            inner.st.borrow_mut().last_retention_us = now_us;
+            let _ = super::retention::run_once(&inner).await;
+        }
+        inner.background_busy.set(false);
+        inner.kick.kick();
+    })
+    .detach();
+}
+
+/// Writes every consume-queue and index entry for records below `upto` (a durable record
+/// boundary), syncs those files, then writes the checkpoint.
+pub(crate) async fn persist_derived<D: Disk>(
+    inner: &Inner<D>,
+    upto: u64,
+    clean: bool,
+) -> Result<(), StorageError> {
+    let epoch = inner.generation.get();
+    let (cq_jobs, marks) = plan_queue_writes(inner, upto);
+    let (ix_jobs, ix_count, ix_marks) = plan_index_writes(inner, upto);
+    let mut touched: Vec<D::File> = Vec::new();
+    let mut new_dirs: Vec<PathBuf> = Vec::new();
+    for job in cq_jobs.into_iter().chain(ix_jobs) {
+        let file = match job.file {
+            Some(f) => f,
+            None => {
+                let dir = job.path.parent().map(PathBuf::from).unwrap_or_default();
+                inner
+                    .disk
+                    .create_dir_all(&dir)
+                    .await
+                    .map_err(|e| StorageError::io("create directory", &dir, 0, e))?;
+                let f = inner
+                    .disk
+                    .open(&job.path)
+                    .await
+                    .map_err(|e| StorageError::io("open", &job.path, 0, e))?;
+                remember_file(inner, &job.path, &f);
+                new_dirs.push(dir);
+                f
+            }
+        };
+        let n = job.bytes.len();
+        let (r, _) = file.write_all_at(job.bytes, 0..n, job.offset).await;
+        r.map_err(|e| StorageError::io("write", &job.path, job.offset, e))?;
+        if !touched.iter().any(|t| t.path() == file.path()) {
+            touched.push(file);
+        }
+    }
+    for f in &touched {
+        f.sync_data()
+            .await
+            .map_err(|e| StorageError::io("fdatasync", f.path(), 0, e))?;
+    }
+    new_dirs.sort();
+    new_dirs.dedup();
+    for d in &new_dirs {
+        inner
+            .disk
+            .sync_dir(d)
+            .await
+            .map_err(|e| StorageError::io("sync directory", d, 0, e))?;
+        if let Some(parent) = d.parent() {
+            inner
+                .disk
+                .sync_dir(parent)
+                .await
+                .map_err(|e| StorageError::io("sync directory", parent, 0, e))?;
+        }
+    }
+    if epoch != inner.generation.get() {
+        return Ok(());
+    }
+    {
+        let mut st = inner.st.borrow_mut();
+        for ((topic, qid), persisted) in marks {
+            if let Some(q) = st.topics.get_mut(&topic).and_then(|qs| qs.get_mut(&qid)) {
+                q.persisted = q.persisted.max(persisted);
+            }
+        }
+        let n = ix_count.min(st.index.unpersisted.len());
+        st.index.unpersisted.drain(..n);
+        for (start, count, last_phys) in ix_marks {
+            let meta = st.index_files.entry(start).or_insert(IndexFile {
+                file: None,
+                count: 0,
+                last_phys,
+            });
+            meta.count = meta.count.max(count);
+            meta.last_phys = last_phys;
+        }
+    }
+    write_checkpoint(inner, upto, clean).await
+}
+
+/// Remembers a newly opened derived file in the state that owns it.
+fn remember_file<D: Disk>(inner: &Inner<D>, path: &std::path::Path, f: &D::File) {
+    let mut st = inner.st.borrow_mut();
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let Some(start) = crate::log::segment::parse_segment_name(name) else {
+        return;
+    };
+    if path.starts_with(inner.cfg.index_dir()) {
+        let meta = st.index_files.entry(start).or_insert(IndexFile {
+            file: None,
+            count: 0,
+            last_phys: start,
+        });
+        meta.file = Some(f.clone());
+        return;
+    }
+    let qdir = path.parent();
+    let qid = qdir
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse::<i32>().ok());
+    let topic = qdir
+        .and_then(|d| d.parent())
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str());
+    if let (Some(topic), Some(qid)) = (topic, qid)
+        && let Some(q) = st.topics.get_mut(topic).and_then(|qs| qs.get_mut(&qid))
+    {
+        q.files.insert(start, f.clone());
+    }
+}
+
+type QueueMarks = Vec<((String, i32), u64)>;
+
+/// File writes for every queue's unpersisted entries below `upto`.
+fn plan_queue_writes<D: Disk>(inner: &Inner<D>, upto: u64) -> (Vec<Job<D::File>>, QueueMarks) {
+    let per_file = inner.cfg.cq_entries_per_file;
+    let st = inner.st.borrow();
+    let mut jobs = Vec::new();
+    let mut marks = Vec::new();
+    for (topic, queues) in &st.topics {
+        for (qid, q) in queues {
+            let (from, entries) = q.unpersisted(upto);
+            let mut offset = from;
+            let mut current: Option<Job<D::File>> = None;
+            for e in entries {
+                let start = offset - offset % per_file;
+                let fresh = current.as_ref().is_none_or(|j| {
+                    j.path.file_name().and_then(|n| n.to_str()) != Some(&segment_name(start))
+                });
+                if fresh {
+                    if let Some(j) = current.take() {
+                        jobs.push(j);
+                    }
+                    let path = inner
+                        .cfg
+                        .consumequeue_dir()
+                        .join(topic)
+                        .join(qid.to_string())
+                        .join(segment_name(start));
+                    current = Some(Job {
+                        path,
+                        file: q.files.get(&start).cloned(),
+                        offset: (offset - start) * CQ_ENTRY_SIZE as u64,
+                        bytes: Vec::new(),
+                    });
+                }
+                if let Some(j) = current.as_mut() {
+                    e.encode(&mut j.bytes);
+                }
+                offset += 1;
+            }
+            if let Some(j) = current.take() {
+                jobs.push(j);
+            }
+            if offset > from {
+                marks.push(((topic.clone(), *qid), offset));
+            }
+        }
+    }
+    (jobs, marks)
+}
+
+/// Index file bookkeeping after a successful write: `(start, count, last_phys)` per file.
+type IndexMarks = Vec<(u64, u64, u64)>;
+
+/// File writes for the index entries below `upto`; rolls to a new file when one is full.
+/// The bookkeeping is only planned here and applied after the writes succeed, so a failed
+/// checkpoint leaves no hole in a file.
+fn plan_index_writes<D: Disk>(
+    inner: &Inner<D>,
+    upto: u64,
+) -> (Vec<Job<D::File>>, usize, IndexMarks) {
+    let per_file = inner.cfg.index_entries_per_file;
+    let st = inner.st.borrow();
+    let count = st
+        .index
+        .unpersisted
+        .iter()
+        .take_while(|e| e.phys < upto)
+        .count();
+    let mut jobs: Vec<Job<D::File>> = Vec::new();
+    let mut marks: IndexMarks = Vec::new();
+    let mut cur: Option<(u64, u64, u64)> = st
+        .index_files
+        .last_key_value()
+        .map(|(s, m)| (*s, m.count, m.last_phys));
+    for e in st.index.unpersisted.iter().take(count) {
+        if cur.is_none_or(|(_, c, _)| c >= per_file) {
+            if let Some(m) = cur {
+                marks.push(m);
+            }
+            cur = Some((e.phys, 0, e.phys));
+        }
+        let Some((start, c, _)) = cur else { continue };
+        if !jobs
+            .last()
+            .is_some_and(|j| j.path.ends_with(segment_name(start)))
+        {
+            jobs.push(Job {
+                path: inner.cfg.index_dir().join(segment_name(start)),
+                file: st.index_files.get(&start).and_then(|m| m.file.clone()),
+                offset: c * INDEX_ENTRY_SIZE as u64,
+                bytes: Vec::new(),
+            });
+        }
+        if let Some(j) = jobs.last_mut() {
+            e.encode(&mut j.bytes);
+        }
+        cur = Some((start, c + 1, e.phys));
+    }
+    if let Some(m) = cur {
+        marks.push(m);
+    }
+    (jobs, count, marks)
+}
+
+/// Writes the next checkpoint slot and syncs it.
+pub(crate) async fn write_checkpoint<D: Disk>(
+    inner: &Inner<D>,
+    derived_upto: u64,
+    clean: bool,
+) -> Result<(), StorageError> {
+    let path = inner.cfg.checkpoint_path();
+    let (cp, file) = {
+        let mut st = inner.st.borrow_mut();
+        st.checkpoint_seq += 1;
+        let cp = Checkpoint {
+            seq: st.checkpoint_seq,
+            clean,
+            log_end: if clean { st.policy.durable() } else { 0 },
+            derived_upto,
+            log_min: st.log.min,
+        };
+        (cp, st.checkpoint_file.clone())
+    };
+    let file = match file {
+        Some(f) => f,
+        None => {
+            let f = inner
+                .disk
+                .open(&path)
+                .await
+                .map_err(|e| StorageError::io("open", &path, 0, e))?;
+            inner.st.borrow_mut().checkpoint_file = Some(f.clone());
+            f
+        }
+    };
+    let bytes = cp.encode().to_vec();
+    let n = bytes.len();
+    let (r, _) = file.write_all_at(bytes, 0..n, cp.slot_offset()).await;
+    r.map_err(|e| StorageError::io("write checkpoint", &path, cp.slot_offset(), e))?;
+    file.sync_data()
+        .await
+        .map_err(|e| StorageError::io("fdatasync", &path, 0, e))?;
+    inner.st.borrow_mut().derived_upto = derived_upto;
+    Ok(())
+}
+
+impl<D: Disk> Store<D> {
+    /// Stops accepting appends, waits for everything appended to be written, syncs it, brings
+    /// consume-queue and index files up to date and writes a clean checkpoint, so the next
+    /// `open` starts without a scan.
+    pub async fn close(&self) -> Result<(), StorageError> {
+        let inner = &*self.inner;
+        inner.closing.set(true);
+        inner.kick.kick();
+        std::future::poll_fn(|cx| {
+            let st = inner.st.borrow();
+            let done = st.failure.is_some()
+                || (st.policy.appended() == st.policy.written()
+                    && st.log.buf.is_empty()
+                    && inner.inflight_io.get() == 0);
+            if done && !inner.background_busy.get() {
+                return std::task::Poll::Ready(());
+            }
+            inner.acks.register(cx.waker());
+            inner.kick.kick();
+            std::task::Poll::Pending
+        })
+        .await;
+        if let Some(f) = &inner.st.borrow().failure {
+            inner.closed.set(true);
+            return Err(StorageError::Broken {
+                since: Box::new(f.cause.share()),
+            });
+        }
+        // Every segment from the one holding the durable end may hold unsynced bytes (one
+        // write can span several small segments).
+        let (segments, end) = {
+            let st = inner.st.borrow();
+            let from = st.policy.durable() - st.policy.durable() % inner.cfg.segment_size;
+            let files: Vec<D::File> = st
+                .log
+                .segments
+                .range(from..)
+                .map(|(_, f)| f.clone())
+                .collect();
+            (files, st.policy.written())
+        };
+        for f in &segments {
+            f.sync_data()
+                .await
+                .map_err(|e| StorageError::io("fdatasync", f.path(), 0, e))?;
+        }
+        {
+            let mut st = inner.st.borrow_mut();
+            let mut ignored = Vec::new();
+            st.policy.handle(
+                crate::flush::Event::SyncDone {
+                    upto: end,
+                    ok: true,
+                },
+                &mut ignored,
+            );
+        }
+        let r = persist_derived(inner, end, true).await;
+        inner.closed.set(true);
+        inner.kick.kick();
+        inner.acks.wake_all();
+        r
+    }
+
+    /// Brings consume-queue and index files up to the durable end and advances the checkpoint
+    /// now (the driver also does it every `checkpoint_interval_ms`).
+    pub async fn checkpoint(&self) -> Result<(), StorageError> {
+        let upto = self.inner.st.borrow().policy.durable();
+        persist_derived(&self.inner, upto, false).await
+    }
+}
+
+/// Files of a directory with 20-digit names, by start.
+pub(crate) async fn numbered_files<D: Disk>(
+    disk: &D,
+    dir: &std::path::Path,
+) -> Result<BTreeMap<u64, PathBuf>, StorageError> {
+    let names = disk
+        .list(dir)
+        .await
+        .map_err(|e| StorageError::io("list directory", dir, 0, e))?;
+    Ok(names
+        .iter()
+        .filter_map(|n| crate::log::segment::parse_segment_name(n).map(|s| (s, dir.join(n))))
+        .collect())
+}

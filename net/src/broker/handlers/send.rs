@@ -1,0 +1,434 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320), spec §3.3.
+//!
+//! [`prepare`] runs synchronously when the request arrives: header, permissions, topic name,
+//! sizes, unsupported message kinds, topic auto-creation, the `%RETRY%` → `%DLQ%` rule, the
+//! queue, UNIQ_KEY and tag code. It yields a [`Plan`] of owned records; a task then appends
+//! them (one `append_batch` for a batch, so queue offsets are consecutive) and answers once
+//! the store acknowledges: after the write (ASYNC_FLUSH) or the fdatasync (SYNC_FLUSH).
+//!
+//! Every send response carries `MSG_REGION` and `TRACE_ON`, errors included: Java clients
+//! read them unguarded (spec §10 item 1).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use ringmq_codec::body::topic_config::TopicConfig;
+use ringmq_codec::codes::request;
+use ringmq_codec::filter::tag_code;
+use ringmq_codec::headers::send::{SendMessageRequestHeader, SendMessageResponseHeader};
+use ringmq_codec::message::properties::{self, PROPERTIES_LEN_MAX, keys};
+use ringmq_codec::message::{decode_batch, offset_msg_id, sysflag};
+use ringmq_codec::{Command, Header};
+use ringmq_engine::{AppendRequest, AppendResult, Durability};
+
+use super::ok;
+use crate::broker::config::FlushDiskType;
+use crate::broker::errors::{BrokerError, error_response};
+use crate::broker::shard::Shard;
+use crate::broker::topics::{self, RETRY_PREFIX, is_writable, queue_count};
+use crate::remoting::{Connection, Reply};
+
+/// One message to append, owned (the body is a slice of the request's body, not a copy).
+#[derive(Debug)]
+struct Record {
+    body: Bytes,
+    flag: i32,
+    properties: String,
+    tag_code: i64,
+    durability: Durability,
+}
+
+/// What a send stores, decided before the first await.
+#[derive(Debug)]
+struct Plan {
+    topic: String,
+    queue_id: i32,
+    sys_flag: i32,
+    born_timestamp: i64,
+    born_host: SocketAddr,
+    reconsume_times: i32,
+    records: Vec<Record>,
+    batch: bool,
+    /// The message's UNIQ_KEY (a batch: the wrapper's, else the first entry's).
+    transaction_id: Option<String>,
+}
+
+pub fn handle(shard: &Rc<Shard>, conn: &Connection, request: Command, reply: Reply) {
+    shard.metrics.send_requests.fetch_add(1, Relaxed);
+    match prepare(shard, &request, conn.peer()) {
+        Ok(plan) => {
+            let shard = shard.clone();
+            compio::runtime::spawn(async move {
+                let response = store(&shard, &request, plan).await;
+                reply.send(response);
+            })
+            .detach();
+        }
+        Err(e) => {
+            shard.metrics.send_errors.fetch_add(1, Relaxed);
+            tracing::debug!(code = request.code, error = ?e, "send refused");
+            reply.send(with_region(shard, error_response(&request, &e)));
+        }
+    }
+}
+
+/// Adds `MSG_REGION` and `TRACE_ON` to a send response that lacks them.
+fn with_region(shard: &Shard, mut response: Command) -> Command {
+    if response.ext.get("MSG_REGION").is_none() {
+        response
+            .ext
+            .insert("MSG_REGION", shard.cfg.region_id.as_str());
+    }
+    if response.ext.get("TRACE_ON").is_none() {
+        response
+            .ext
+            .insert("TRACE_ON", shard.cfg.trace_on.to_string());
+    }
+    response
+}
+
+fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Plan, BrokerError> {
+    let h = SendMessageRequestHeader::decode(&request.ext)?;
+    let batch = request.code == request::SEND_BATCH_MESSAGE;
+    if !is_writable(shard.cfg.broker_permission) {
+        return Err(BrokerError::NoPermission(format!(
+            "the broker[{}] sending message is forbidden",
+            shard.name
+        )));
+    }
+    topics::validate_name(&h.topic).map_err(BrokerError::InvalidParameter)?;
+    if topics::is_send_forbidden(&h.topic) {
+        return Err(BrokerError::NoPermission(format!(
+            "sending message to topic[{}] is forbidden: it is reserved for the broker",
+            h.topic
+        )));
+    }
+    let max = shard.cfg.max_message_size;
+    if request.body.len() > max {
+        return Err(BrokerError::MessageIllegal(format!(
+            "the message body size {} exceeds maxMessageSize {max}",
+            request.body.len()
+        )));
+    }
+    let props = h.properties.clone().unwrap_or_default();
+    check_properties(&props)?;
+    if sysflag::transaction_type(h.sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE {
+        return Err(unsupported("transactional"));
+    }
+    let (cfg, to_dlq) = resolve_topic(shard, &h, batch)?;
+    let queue_id = pick_queue(shard, &cfg, &h, to_dlq)?;
+    let records = if batch {
+        batch_records(shard, request)?
+    } else {
+        vec![single_record(shard, request, &props, h.flag, to_dlq)?]
+    };
+    let transaction_id = properties::find(&props, keys::UNIQ_KEY)
+        .map(str::to_owned)
+        .or_else(|| {
+            records
+                .first()
+                .and_then(|r| properties::find(&r.properties, keys::UNIQ_KEY).map(str::to_owned))
+        });
+    Ok(Plan {
+        topic: cfg.topic_name,
+        queue_id,
+        sys_flag: h.sys_flag,
+        born_timestamp: h.born_timestamp_ms,
+        born_host,
+        reconsume_times: h.reconsume_times.unwrap_or(0),
+        records,
+        batch,
+        transaction_id,
+    })
+}
+
+fn unsupported(kind: &str) -> BrokerError {
+    BrokerError::MessageIllegal(format!(
+        "ringmq does not support {kind} messages yet; the message was not stored"
+    ))
+}
+
+fn check_properties(props: &str) -> Result<(), BrokerError> {
+    if props.len() > PROPERTIES_LEN_MAX {
+        return Err(BrokerError::MessageIllegal(format!(
+            "the message properties are {} bytes long, more than {PROPERTIES_LEN_MAX}",
+            props.len()
+        )));
+    }
+    if properties::find(props, keys::TRAN_MSG).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(unsupported("transactional"));
+    }
+    for key in [
+        keys::TIMER_DELIVER_MS,
+        keys::TIMER_DELAY_SEC,
+        keys::TIMER_DELAY_MS,
+    ] {
+        if properties::find(props, key).is_some() {
+            return Err(unsupported("timer (scheduled-time)"));
+        }
+    }
+    Ok(())
+}
+
+/// DELAY > 0 asks for a delay level, which ringmq does not offer yet.
+fn wants_delay(props: &str) -> bool {
+    properties::find(props, keys::DELAY)
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .is_some_and(|level| level > 0)
+}
+
+/// The topic to store in, creating it when needed; `true` when a `%RETRY%` send exceeded the
+/// group's reconsume limit and goes to the group's `%DLQ%` topic instead (spec §3.3 step 5).
+fn resolve_topic(
+    shard: &Shard,
+    h: &SendMessageRequestHeader,
+    batch: bool,
+) -> Result<(TopicConfig, bool), BrokerError> {
+    let now = shard.now_ms();
+    let Some(group) = h.topic.strip_prefix(RETRY_PREFIX) else {
+        let r = shard.topics.borrow_mut().for_send(
+            &h.topic,
+            &h.default_topic,
+            h.default_topic_queue_nums,
+            now,
+        );
+        let (cfg, created) = r.map_err(|_| BrokerError::TopicNotExist(h.topic.clone()))?;
+        shard.created(created);
+        return Ok((cfg, false));
+    };
+    if batch {
+        return Err(BrokerError::MessageIllegal(
+            "batch messages cannot be sent to a retry topic".to_owned(),
+        ));
+    }
+    let gcfg = shard
+        .groups
+        .borrow_mut()
+        .find_or_create(group, now)
+        .cloned()
+        .ok_or_else(|| BrokerError::SubscriptionGroupNotExist(group.to_owned()))?;
+    let max = h.max_reconsume_times.unwrap_or(gcfg.retry_max_times);
+    // A group holding orderly locks gave up on the message (orderly give-up path, §7.4).
+    let orderly = shard
+        .locks
+        .borrow()
+        .group_holds_locks(group, shard.mono_ms());
+    let to_dlq = h.reconsume_times.unwrap_or(0) > max || orderly;
+    let created = if to_dlq {
+        shard.topics.borrow_mut().ensure_dlq(group, now)
+    } else {
+        shard
+            .topics
+            .borrow_mut()
+            .ensure_retry(group, gcfg.retry_queue_nums, now)
+    };
+    shard.created(created);
+    let name = if to_dlq {
+        topics::dlq_topic(group)
+    } else {
+        h.topic.clone()
+    };
+    let cfg = shard.topics.borrow().get(&name).cloned();
+    let cfg = cfg.ok_or_else(|| BrokerError::System(format!("topic {name} vanished")))?;
+    Ok((cfg, to_dlq))
+}
+
+fn pick_queue(
+    shard: &Shard,
+    cfg: &TopicConfig,
+    h: &SendMessageRequestHeader,
+    to_dlq: bool,
+) -> Result<i32, BrokerError> {
+    if !is_writable(cfg.perm) {
+        return Err(BrokerError::NoPermission(format!(
+            "the topic[{}] sending message is forbidden",
+            cfg.topic_name
+        )));
+    }
+    if to_dlq {
+        return Ok(0);
+    }
+    if h.queue_id < 0 {
+        let n = cfg.write_queue_nums.max(1) as u64;
+        return Ok((shard.random() % n) as i32);
+    }
+    if h.queue_id >= queue_count(cfg) {
+        return Err(BrokerError::InvalidParameter(format!(
+            "request queueId[{}] is illegal, topic:[{}] topicConfig.writeQueueNums:[{}] \
+             consumerQueueNums:[{}]",
+            h.queue_id, cfg.topic_name, cfg.write_queue_nums, cfg.read_queue_nums
+        )));
+    }
+    Ok(h.queue_id)
+}
+
+/// `props` with a UNIQ_KEY (generated when absent, spec §4.7), and without DELAY when the
+/// message is redirected to the DLQ (Java stores no delay there).
+fn stored_properties(shard: &Shard, props: &str, strip_delay: bool) -> String {
+    let mut out = String::with_capacity(props.len() + 48);
+    if strip_delay {
+        properties::encode(
+            properties::iter(props).filter(|(k, _)| *k != keys::DELAY),
+            &mut out,
+        );
+    } else {
+        out.push_str(props);
+    }
+    if properties::find(&out, keys::UNIQ_KEY).is_none() {
+        let id = shard.next_uniq_key();
+        if !out.is_empty() && !out.ends_with(properties::PROPERTY_SEPARATOR) {
+            out.push(properties::PROPERTY_SEPARATOR);
+        }
+        properties::encode([(keys::UNIQ_KEY, id.as_str())], &mut out);
+    }
+    out
+}
+
+fn durability(shard: &Shard, props: &str) -> Durability {
+    let wait = properties::find(props, keys::WAIT).is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+    match shard.cfg.flush {
+        FlushDiskType::Sync if wait => Durability::Synced,
+        _ => Durability::Written,
+    }
+}
+
+fn record(shard: &Shard, body: Bytes, flag: i32, properties: String) -> Record {
+    let tag = tag_code(properties::find(&properties, keys::TAGS));
+    Record {
+        durability: durability(shard, &properties),
+        body,
+        flag,
+        tag_code: tag,
+        properties,
+    }
+}
+
+fn single_record(
+    shard: &Shard,
+    request: &Command,
+    props: &str,
+    flag: i32,
+    to_dlq: bool,
+) -> Result<Record, BrokerError> {
+    if wants_delay(props) && !to_dlq {
+        return Err(unsupported("delayed (DELAY level)"));
+    }
+    let stored = stored_properties(shard, props, to_dlq);
+    Ok(record(shard, request.body.clone(), flag, stored))
+}
+
+/// The entries of a batch body (spec §4.6), each its own record.
+fn batch_records(shard: &Shard, request: &Command) -> Result<Vec<Record>, BrokerError> {
+    let entries = decode_batch(&request.body)
+        .map_err(|e| BrokerError::MessageIllegal(format!("the batch body does not decode: {e}")))?;
+    if entries.is_empty() {
+        return Err(BrokerError::MessageIllegal(
+            "the batch has no messages".to_owned(),
+        ));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        check_properties(e.properties)?;
+        if wants_delay(e.properties) {
+            return Err(unsupported("delayed (DELAY level)"));
+        }
+        let body = request.body.slice_ref(e.body);
+        let stored = stored_properties(shard, e.properties, false);
+        out.push(record(shard, body, e.flag, stored));
+    }
+    Ok(out)
+}
+
+/// Appends the plan and builds the response.
+async fn store(shard: &Rc<Shard>, request: &Command, plan: Plan) -> Command {
+    let reqs: Vec<AppendRequest<'_>> = plan
+        .records
+        .iter()
+        .map(|r| AppendRequest {
+            topic: &plan.topic,
+            queue_id: plan.queue_id,
+            body: &r.body,
+            flag: r.flag,
+            sys_flag: plan.sys_flag,
+            born_timestamp: plan.born_timestamp,
+            born_host: plan.born_host,
+            properties: &r.properties,
+            reconsume_times: plan.reconsume_times,
+            prepared_transaction_offset: 0,
+            tag_code: r.tag_code,
+            durability: r.durability,
+        })
+        .collect();
+    let result = match reqs.as_slice() {
+        [one] if !plan.batch => shard.store.append(*one).await.map(|r| vec![r]),
+        many => shard.store.append_batch(many).await,
+    };
+    match result {
+        Ok(results) => {
+            let bytes: usize = plan.records.iter().map(|r| r.body.len()).sum();
+            shard
+                .metrics
+                .send_messages
+                .fetch_add(results.len() as u64, Relaxed);
+            shard.metrics.send_bytes.fetch_add(bytes as u64, Relaxed);
+            success(shard, request, &plan, &results)
+        }
+        Err(e) => {
+            shard.metrics.send_errors.fetch_add(1, Relaxed);
+            tracing::warn!(shard = shard.index, topic = %plan.topic, error = %e, "send failed in the store");
+            with_region(shard, error_response(request, &BrokerError::Storage(e)))
+        }
+    }
+}
+
+fn success(shard: &Shard, request: &Command, plan: &Plan, results: &[AppendResult]) -> Command {
+    let ids: Vec<String> = results
+        .iter()
+        .map(|r| offset_msg_id(shard.addr, r.phys_offset.0 as i64))
+        .collect();
+    let first = results.first().map_or(0, |r| r.queue_offset.0 as i64);
+    let mut header = SendMessageResponseHeader::new(ids.join(","), plan.queue_id, first);
+    header.transaction_id = plan.transaction_id.clone();
+    header.msg_region = shard.cfg.region_id.clone();
+    header.trace_on = shard.cfg.trace_on;
+    let mut response = ok(request);
+    header.encode(&mut response.ext);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> String {
+        let mut out = String::new();
+        properties::encode(pairs.iter().copied(), &mut out);
+        out
+    }
+
+    #[test]
+    fn unsupported_kinds_and_sizes_are_refused() {
+        assert!(check_properties(&props(&[("TAGS", "A"), ("KEYS", "k")])).is_ok());
+        for bad in [
+            props(&[("TRAN_MSG", "true")]),
+            props(&[("TIMER_DELIVER_MS", "1")]),
+            props(&[("TIMER_DELAY_SEC", "1")]),
+            props(&[("K", &"v".repeat(PROPERTIES_LEN_MAX))]),
+        ] {
+            let err = check_properties(&bad).unwrap_err();
+            assert!(matches!(err, BrokerError::MessageIllegal(_)), "{err:?}");
+        }
+        assert!(check_properties(&props(&[("TRAN_MSG", "false")])).is_ok());
+    }
+
+    #[test]
+    fn delay_levels() {
+        assert!(wants_delay(&props(&[("DELAY", "3")])));
+        assert!(!wants_delay(&props(&[("DELAY", "0")])));
+        assert!(!wants_delay(&props(&[("DELAY", "-1")])));
+        assert!(!wants_delay(&props(&[("DELAY", "x")])));
+        assert!(!wants_delay(""));
+    }
+}

@@ -1,0 +1,188 @@
+//! The shard's store as the broker opens it: the io_uring disk wrapped to time every
+//! commit-log `fdatasync` (the `ringmq_fsync_seconds` histogram), the [`StoreConfig`] made
+//! from the broker config, and commit-log files as splice sources for zero-copy pulls.
+//!
+//! The wrapper sits on the engine's public [`Disk`] seam, so the engine needs no metrics hook.
+
+use std::io;
+use std::ops::Range;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ringmq_engine::disk::{Disk, DiskFile, Space, SyncMethod, UringDisk, UringFile};
+use ringmq_engine::flush::FlushConfig;
+use ringmq_engine::retention::RetentionConfig;
+use ringmq_engine::{FlushMode, Store, StoreConfig, SystemClock};
+
+use super::config::{BrokerConfig, FlushDiskType};
+use super::metrics::ShardMetrics;
+use crate::remoting::SpliceSource;
+
+/// The store type every shard runs.
+pub type ShardStore = Store<MeteredDisk>;
+pub type SegmentFile = MeteredFile;
+
+/// [`UringDisk`] with commit-log syncs timed into the shard's metrics.
+#[derive(Clone)]
+pub struct MeteredDisk {
+    inner: UringDisk,
+    metrics: Arc<ShardMetrics>,
+}
+
+#[derive(Clone)]
+pub struct MeteredFile {
+    inner: UringFile,
+    /// Set for commit-log segments only: consume-queue and checkpoint syncs are not the
+    /// latency producers wait on.
+    metrics: Option<Arc<ShardMetrics>>,
+}
+
+impl Disk for MeteredDisk {
+    type File = MeteredFile;
+
+    async fn open(&self, path: &Path) -> io::Result<MeteredFile> {
+        let inner = self.inner.open(path).await?;
+        let is_log = path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "commitlog");
+        Ok(MeteredFile {
+            inner,
+            metrics: is_log.then(|| self.metrics.clone()),
+        })
+    }
+
+    async fn remove(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove(path).await
+    }
+
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(path).await
+    }
+
+    async fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.inner.list(dir).await
+    }
+
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir).await
+    }
+
+    fn space(&self, path: &Path) -> io::Result<Space> {
+        self.inner.space(path)
+    }
+}
+
+impl DiskFile for MeteredFile {
+    async fn read_exact_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+        self.inner.read_exact_at(buf, offset).await
+    }
+
+    async fn write_all_at(
+        &self,
+        buf: Vec<u8>,
+        range: Range<usize>,
+        offset: u64,
+    ) -> (io::Result<()>, Vec<u8>) {
+        self.inner.write_all_at(buf, range, offset).await
+    }
+
+    async fn sync_data(&self) -> io::Result<()> {
+        let start = Instant::now();
+        let r = self.inner.sync_data().await;
+        if let Some(m) = &self.metrics {
+            m.fsync.observe(start.elapsed());
+        }
+        r
+    }
+
+    async fn len(&self) -> io::Result<u64> {
+        self.inner.len().await
+    }
+
+    async fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len).await
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        self.inner.raw_fd()
+    }
+
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+}
+
+/// A commit-log segment as a splice source: the clone keeps the file open for as long as a
+/// pull response still needs it, even after retention deleted the segment.
+pub struct SegmentSource {
+    file: MeteredFile,
+    fd: RawFd,
+}
+
+impl SegmentSource {
+    /// `None` when the backend has no descriptor (then the pull copies).
+    pub fn new(file: &MeteredFile) -> Option<Rc<SegmentSource>> {
+        let fd = file.raw_fd()?;
+        Some(Rc::new(SegmentSource {
+            file: file.clone(),
+            fd,
+        }))
+    }
+}
+
+impl SpliceSource for SegmentSource {
+    fn fd(&self) -> BorrowedFd<'_> {
+        let _ = &self.file;
+        // SAFETY: `self.file` owns this descriptor (through its open compio file) and lives
+        // as long as `self`, so the descriptor stays open for the borrow.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
+}
+
+/// The engine settings for shard `k`.
+pub fn store_config(cfg: &BrokerConfig, k: usize) -> StoreConfig {
+    let mut sc = StoreConfig::new(cfg.shard_dir(k));
+    sc.segment_size = cfg.segment_size;
+    sc.flush_mode = match cfg.flush {
+        FlushDiskType::Sync => FlushMode::Sync,
+        FlushDiskType::Async => FlushMode::Async,
+    };
+    sc.flush = FlushConfig {
+        flush_interval_ms: cfg.flush_interval_ms,
+        ..FlushConfig::default()
+    };
+    sc.store_host = cfg.shard_addr(k);
+    sc.max_message_size = cfg.max_message_size;
+    sc.retention = RetentionConfig {
+        file_reserved_time_hours: cfg.file_reserved_time_hours,
+        delete_when_hours: cfg.delete_when_hours.clone(),
+        disk_max_used_space_ratio: f64::from(cfg.disk_max_used_space_ratio) / 100.0,
+        ..RetentionConfig::default()
+    };
+    sc
+}
+
+/// Opens shard `k`'s store on the current (shard) runtime.
+pub async fn open(
+    cfg: &BrokerConfig,
+    k: usize,
+    metrics: Arc<ShardMetrics>,
+) -> Result<ShardStore, String> {
+    let inner = UringDisk::new(SyncMethod::default())
+        .map_err(|e| format!("cannot start the sync thread of shard {k}: {e}"))?;
+    let disk = MeteredDisk { inner, metrics };
+    let sc = store_config(cfg, k);
+    let root = sc.root.clone();
+    Store::open(disk, sc, Rc::new(SystemClock))
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot open the store of shard {k} at {}: {e}",
+                root.display()
+            )
+        })
+}
