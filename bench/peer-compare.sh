@@ -32,6 +32,8 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The stores are gigabytes; keep only reports and logs unless asked (KEEP_STORES=1).
+  [[ -n ${KEEP_STORES:-} ]] || rm -rf "$WORK/ringmq-store" "$WORK/peer/store"
 }
 trap cleanup EXIT INT TERM
 

@@ -525,7 +525,7 @@ mod tests {
         let p = run("produce --namesrv 10.0.0.1:9876 --workers 2 --producers 3 --consumers 5 \
              --topics 2 --topic-prefix t --queues 4 --no-create --cluster C --flush-label SYNC_FLUSH \
              --send async --batch 8 --inflight 64 --rate 50k --size 4KiB --tags a,b \
-             --messages 1m --warmup 500ms --from start --pull-batch 16 --suspend 2s --drain 1m \
+             --messages 1m --from start --brokers 3 --no-wait --pull-batch 16 --suspend 2s --drain 1m \
              --timeout 1500ms --serialize rocketmq --json r.json --hgrm h --ceiling-file c.json \
              --producer-group pg --consumer-group cg")
             .unwrap();
@@ -542,7 +542,9 @@ mod tests {
         assert_eq!(p.size, 4096);
         assert_eq!(p.tags, ["a", "b"]);
         assert_eq!((p.messages, p.duration_ms), (Some(1_000_000), None));
-        assert_eq!(p.warmup_ms, 500);
+        assert_eq!((p.brokers, p.wait_store), (3, false));
+        let w = run("produce --warmup 500ms --duration 2s").unwrap();
+        assert_eq!((w.warmup_ms, w.duration_ms), (500, Some(2000)));
         assert_eq!(p.from, StartFrom::Start);
         assert_eq!((p.pull_batch, p.suspend_ms, p.drain_ms), (16, 2000, 60_000));
         assert_eq!(p.timeout_ms, 1500);

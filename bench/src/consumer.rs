@@ -57,6 +57,9 @@ pub struct QueueOutcome {
     pub checks: Vec<(StreamKey, StreamCheck)>,
     /// The consumer reached the queue's end (max offset, or the catch-up end) before stopping.
     pub read_to_end: bool,
+    pub start_offset: i64,
+    /// The next offset the consumer would have pulled.
+    pub end_offset: i64,
 }
 
 /// One assigned queue: where to start and, for a catch-up read, where to stop.
@@ -139,6 +142,8 @@ impl Consumer {
                 checks: Vec::new(),
                 read_to_end: false,
                 key,
+                start_offset: a.start,
+                end_offset: a.start,
             };
         };
         while !self.stop.is_set() && a.end.is_none_or(|e| offset < e) {
@@ -222,6 +227,8 @@ impl Consumer {
             checks,
             read_to_end,
             key,
+            start_offset: a.start,
+            end_offset: offset,
         }
     }
 

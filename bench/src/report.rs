@@ -135,7 +135,8 @@ pub struct OpenLoopResults {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConsumeResults {
-    /// Messages received, duplicates included.
+    /// Messages received inside the measured window (after warm-up, the basis of the rates),
+    /// duplicates included. Per-queue counts in `per_queue` are totals over the whole run.
     pub received: u64,
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
@@ -355,7 +356,7 @@ pub fn render(r: &Report) -> String {
     if let Some(c) = &r.results.consume {
         let _ = writeln!(
             out,
-            "consume: {:.0} msgs/s, {:.2} MB/s | received {} | lost {} duplicated {} reordered {} ({})",
+            "consume: {:.0} msgs/s, {:.2} MB/s | received {} in the measured window | lost {} duplicated {} reordered {} ({})",
             c.msgs_per_s, c.mb_per_s, c.received, c.lost, c.duplicated, c.reordered, c.loss_basis
         );
         let _ = writeln!(

@@ -336,6 +336,7 @@ fn build_report(
     let mut sent_logs: BTreeMap<StreamKey, SentLog> = BTreeMap::new();
     let mut checks: BTreeMap<StreamKey, StreamCheck> = BTreeMap::new();
     let mut unread: BTreeSet<QueueKey> = BTreeSet::new();
+    let mut offsets: BTreeMap<QueueKey, (i64, i64)> = BTreeMap::new();
     let (mut sent, mut acked, mut failed, mut acked_bytes, mut last_done) = (0, 0, 0, 0, 0);
     let (mut received, mut received_bytes, mut last_recv) = (0, 0, 0);
     let (mut abandoned, mut offset_jumps) = (0, 0);
@@ -371,6 +372,7 @@ fn build_report(
         sent_logs.extend(r.sent_logs);
         checks.extend(r.checks);
         unread.extend(r.unread);
+        offsets.extend(r.offsets.into_iter().map(|(k, a, b)| (k, (a, b))));
     }
     let produce_ns = last_done.saturating_sub(measure_start);
     let consume_ns = last_recv.saturating_sub(measure_start);
@@ -392,6 +394,16 @@ fn build_report(
     let consume = p.scenario.consumes().then(|| {
         let with_log = p.scenario == Scenario::ProduceConsume;
         let mut per_queue = verify::per_queue(&checks, with_log.then_some(&sent_logs), &unread);
+        for v in &mut per_queue {
+            let k = QueueKey {
+                topic: v.topic.clone(),
+                broker: v.broker.clone(),
+                queue_id: v.queue_id,
+            };
+            if let Some((a, b)) = offsets.get(&k) {
+                (v.start_offset, v.end_offset) = (Some(*a), Some(*b));
+            }
+        }
         // Queues that delivered nothing still get their (empty) row.
         for q in &sh.plan.read_queues {
             let k = sh.plan.queue_key(q);
@@ -399,10 +411,13 @@ fn build_report(
                 .iter()
                 .any(|v| (&v.topic, &v.broker, v.queue_id) == (&k.topic, &k.broker, k.queue_id));
             if !known {
+                let range = offsets.get(&k).copied();
                 per_queue.push(verify::QueueVerdict {
                     topic: k.topic,
                     broker: k.broker,
                     queue_id: k.queue_id,
+                    start_offset: range.map(|r| r.0),
+                    end_offset: range.map(|r| r.1),
                     ..verify::QueueVerdict::default()
                 });
             }

@@ -190,6 +190,11 @@ pub struct QueueVerdict {
     /// the run stopped (consumers behind): not verified, so not counted as lost.
     #[serde(default)]
     pub not_consumed: u64,
+    /// Queue offset the consumer started at, and the offset it had reached at the end.
+    #[serde(default)]
+    pub start_offset: Option<i64>,
+    #[serde(default)]
+    pub end_offset: Option<i64>,
 }
 
 /// Consumer-side counts that belong to no stream.

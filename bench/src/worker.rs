@@ -126,6 +126,8 @@ pub struct WorkerResult {
     pub checks: Vec<(StreamKey, StreamCheck)>,
     /// Queues the consumers had not read to their end when they stopped.
     pub unread: Vec<QueueKey>,
+    /// Per queue: the offset reading started at and the one it reached.
+    pub offsets: Vec<(QueueKey, i64, i64)>,
     pub error: Option<String>,
 }
 
@@ -204,9 +206,10 @@ async fn work(spec: WorkerSpec, sh: Arc<Shared>, tx: Sender<Msg>) -> WorkerResul
     }
     let acked = prec.borrow().acked_all;
     let _ = tx.send(Msg::ProducersDone { acked });
-    let (mut checks, mut unread) = (Vec::new(), Vec::new());
+    let (mut checks, mut unread, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
     for p in pulls {
         if let Ok(q) = p.await {
+            offsets.push((q.key.clone(), q.start_offset, q.end_offset));
             checks.extend(q.checks);
             if !q.read_to_end {
                 unread.push(q.key);
@@ -227,6 +230,7 @@ async fn work(spec: WorkerSpec, sh: Arc<Shared>, tx: Sender<Msg>) -> WorkerResul
         sent_logs,
         checks,
         unread,
+        offsets,
         error: None,
     }
 }

@@ -167,24 +167,18 @@ fn bad_requests_get_error_codes_with_readable_remarks() {
         response::SYSTEM_ERROR,
         "no consumer for this group, nobody",
     );
-    // Unsupported message kinds are refused, not delivered at the wrong time.
+    // Timer properties that cannot be honoured are refused, not delivered at the wrong time.
     check(
         &mut c,
-        send_v2("Kinds", 0, b"x", &props(&[("DELAY", "3")])),
+        send_v2("Kinds", 0, b"x", &props(&[("TIMER_DELAY_SEC", "soon")])),
         response::MESSAGE_ILLEGAL,
-        "delayed",
+        "TIMER_DELAY_SEC",
     );
     check(
         &mut c,
-        send_v2("Kinds", 0, b"x", &props(&[("TRAN_MSG", "true")])),
+        send_v2("Kinds", 0, b"x", &props(&[("TIMER_DELAY_SEC", "99999999")])),
         response::MESSAGE_ILLEGAL,
-        "transactional",
-    );
-    check(
-        &mut c,
-        send_v2("Kinds", 0, b"x", &props(&[("TIMER_DELAY_SEC", "5")])),
-        response::MESSAGE_ILLEGAL,
-        "timer",
+        "timerMaxDelaySec",
     );
     // A body that is not a batch.
     let mut batch = send_v2("Kinds", 0, b"\x00\x00\x00\x05junk", "");

@@ -33,14 +33,15 @@ pub enum SyncMethod {
 impl Default for SyncMethod {
     /// Measured with `cargo run -p ringmq-engine --release --bin engine-bench -- --dir /tmp/rb`
     /// (2-core VM, ext4 on virtio, kernel 6.18, 2026-11), sync flush, 64 appenders, 64
-    /// appends per fdatasync. Five runs, appends/s thread vs io_uring: 16 318 vs 16 009 (3 s
-    /// runs; p99 8.0 ms vs 14.5 ms), 17 919 vs 16 447, 38 036 vs 18 372, 18 302 vs 24 764,
-    /// 12 878 vs 14 032 (1 s and 0.5 s runs). fdatasync on this disk takes ~4 ms and the two
-    /// paths are within noise of each other; the sync thread won three of five and had the
-    /// better tail in the long run, so it is the default (DESIGN.md saw io_uring fsync at
-    /// 0.66–0.96× the syscall: the kernel punts it to an io-wq worker anyway).
+    /// appends per fdatasync. This disk's fdatasync is bimodal. When it takes ~4 ms, the two
+    /// paths tie (appends/s thread vs io_uring over seven runs: 16 318/16 009, 17 919/16 447,
+    /// 18 302/24 764, 12 878/14 032, 22 604/28 054, 27 289/26 328, 29 430/21 683). When it
+    /// takes ~0.3 ms, the sync thread's two cross-thread hand-offs dominate: 38 722 vs
+    /// 118 197 appends/s, p99 8.1 ms vs 3.6 ms. So io_uring is the default; DESIGN.md's
+    /// 0.66–0.96× for io_uring fsync was not reproduced here (raw 4 KiB write+sync rounds:
+    /// 317 vs 317, 296 vs 1 354, 202 vs 207 per second, io_uring vs syscall).
     fn default() -> Self {
-        SyncMethod::Thread
+        SyncMethod::Uring
     }
 }
 

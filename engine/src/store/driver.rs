@@ -33,6 +33,7 @@ pub(crate) async fn run<D: Disk>(inner: Rc<Inner<D>>) {
         yield_now().await;
         let epoch = inner.generation.get();
         let now = inner.now_us();
+        inner.last_tick_us.set(now);
         std::mem::swap(&mut events, &mut *inner.events.borrow_mut());
         {
             let mut st = inner.st.borrow_mut();

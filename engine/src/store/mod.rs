@@ -114,6 +114,9 @@ pub(crate) struct Inner<D: Disk> {
     pub closing: Cell<bool>,
     pub closed: Cell<bool>,
     pub stats: Cell<StoreStats>,
+    /// Time of the driver's last pass: appends stamp their batch with it instead of reading
+    /// the clock again (the batch delay is measured from the turn that saw the first byte).
+    pub last_tick_us: Cell<u64>,
 }
 
 /// Counters of the group commit, for benchmarks and metrics.

@@ -80,6 +80,7 @@ impl<D: Disk> Store<D> {
             closing: Cell::new(false),
             closed: Cell::new(false),
             stats: Cell::new(super::StoreStats::default()),
+            last_tick_us: Cell::new(0),
         });
         // From here on a crash must scan: the clean flag goes before any append.
         persist::write_checkpoint(&inner, derived, false).await?;

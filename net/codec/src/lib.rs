@@ -21,13 +21,13 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+pub mod body;
 pub mod codes;
 pub mod command;
 pub mod filter;
 pub mod frame;
 pub mod header;
 pub mod headers;
-pub mod body;
 pub mod message;
 pub mod typed;
 
@@ -36,6 +36,6 @@ pub use frame::{FRAME_MAX_DEFAULT, FrameError, FrameInfo};
 pub use typed::{FieldError, Header};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;

@@ -97,7 +97,24 @@ pub const KEYS: &[(&str, &str)] = &[
     ("traceOn", "TRACE_ON of send responses (default true)"),
     (
         "messageDelayLevel",
-        "delay levels (accepted; delayed messages are not supported yet)",
+        "delay levels of the DELAY property, e.g. `1s 5s 10s 30s 1m ... 2h` (units s/m/h/d, \
+         at most 18 levels; default 1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h)",
+    ),
+    (
+        "timerMaxDelaySec",
+        "how far ahead a 5.x timer message may be set, s (default 604800 = 7 days)",
+    ),
+    (
+        "transactionCheckInterval",
+        "ms between two scans for unresolved transactional half messages (default 30000)",
+    ),
+    (
+        "transactionTimeOut",
+        "age in ms of a half message before the broker asks its producer (default 6000)",
+    ),
+    (
+        "transactionCheckMax",
+        "check-backs of a half message before it is discarded (default 15)",
     ),
     (
         "shards",
@@ -178,6 +195,16 @@ pub struct BrokerConfig {
     pub shards: usize,
     /// `None` when `metricsPort=0`.
     pub metrics_port: Option<u16>,
+    /// Delay of each DELAY level in ms (`messageDelayLevel`), level 1 first.
+    pub delay_levels_ms: Vec<u64>,
+    /// `timerMaxDelaySec` in ms.
+    pub timer_max_delay_ms: i64,
+    /// `transactionCheckInterval` (ms).
+    pub transaction_check_interval_ms: u64,
+    /// `transactionTimeOut` (ms).
+    pub transaction_timeout_ms: u64,
+    /// `transactionCheckMax`.
+    pub transaction_check_max: u32,
 }
 
 /// Port distance between shards: each shard keeps `port − 2` (VIP) and `port + 1`
@@ -240,6 +267,34 @@ impl BrokerConfig {
             trace_on: config.get_or("traceOn", true)?,
             shards,
             metrics_port: (metrics_port != 0).then_some(metrics_port),
+            timer_max_delay_ms: {
+                let sec: u64 = config.get_or(
+                    "timerMaxDelaySec",
+                    super::schedule::DEFAULT_TIMER_MAX_DELAY_SEC,
+                )?;
+                if sec == 0 || sec > 365 * 24 * 3600 {
+                    return Err(config.invalid("timerMaxDelaySec", "1 s up to one year"));
+                }
+                sec as i64 * 1000
+            },
+            transaction_check_interval_ms: positive(
+                config,
+                "transactionCheckInterval",
+                30_000,
+                3_600_000,
+            )? as u64,
+            transaction_timeout_ms: config.get_or("transactionTimeOut", 6_000)?,
+            transaction_check_max: positive(config, "transactionCheckMax", 15, 1_000)?,
+            delay_levels_ms: match config.raw("messageDelayLevel") {
+                None => super::schedule::parse_delay_levels(super::schedule::DEFAULT_DELAY_LEVELS)
+                    .unwrap_or_default(),
+                Some(text) => super::schedule::parse_delay_levels(text).map_err(|_| {
+                    config.invalid(
+                        "messageDelayLevel",
+                        "1 to 18 blank-separated durations such as `1s 5s 1m 2h` (units s/m/h/d)",
+                    )
+                })?,
+            },
         })
     }
 
@@ -445,6 +500,31 @@ mod tests {
     }
 
     #[test]
+    fn failure_path_keys() {
+        let d = cfg(&["shards=1"]).unwrap();
+        assert_eq!(d.delay_levels_ms.len(), 18);
+        assert_eq!(d.delay_levels_ms.last(), Some(&7_200_000));
+        assert_eq!(d.timer_max_delay_ms, 7 * 86_400_000);
+        assert_eq!(d.transaction_check_interval_ms, 30_000);
+        assert_eq!(d.transaction_timeout_ms, 6_000);
+        assert_eq!(d.transaction_check_max, 15);
+        let c = cfg(&[
+            "shards=1",
+            "messageDelayLevel=1s 2s 1m",
+            "timerMaxDelaySec=60",
+            "transactionCheckInterval=500",
+            "transactionTimeOut=1000",
+            "transactionCheckMax=3",
+        ])
+        .unwrap();
+        assert_eq!(c.delay_levels_ms, vec![1_000, 2_000, 60_000]);
+        assert_eq!(c.timer_max_delay_ms, 60_000);
+        assert_eq!(c.transaction_check_interval_ms, 500);
+        assert_eq!(c.transaction_timeout_ms, 1_000);
+        assert_eq!(c.transaction_check_max, 3);
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
         for arg in [
             "flushDiskType=SOMETIMES",
@@ -458,6 +538,11 @@ mod tests {
             "autoCreateTopicEnable=maybe",
             "brokerName=a b",
             "registerNameServerPeriod=10",
+            "messageDelayLevel=1s 2x",
+            "messageDelayLevel=",
+            "timerMaxDelaySec=0",
+            "transactionCheckInterval=0",
+            "transactionCheckMax=x",
         ] {
             let err = cfg(&["shards=2", arg]).unwrap_err().to_string();
             let key = arg.split('=').next().unwrap();

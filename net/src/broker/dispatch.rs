@@ -6,8 +6,8 @@ use ringmq_codec::Command;
 use ringmq_codec::codes::{request as req, response as resp};
 
 use super::handlers::{
-    heartbeat, locks, lookup, offsets, pull, queue_offsets, reply_with, send, spawn_answer,
-    topic_admin,
+    heartbeat, locks, lookup, offsets, pull, queue_offsets, reply_with, send, send_back,
+    spawn_answer, topic_admin,
 };
 use super::shard::Shard;
 use crate::remoting::{Connection, Reply};
@@ -18,6 +18,14 @@ pub fn dispatch(shard: &Rc<Shard>, conn: &Connection, request: Command, reply: R
             return send::handle(shard, conn, request, reply);
         }
         req::PULL_MESSAGE | req::LITE_PULL_MESSAGE => return pull::handle(shard, request, reply),
+        req::CONSUMER_SEND_MSG_BACK => {
+            let fut = send_back::handle(shard.clone(), request.clone());
+            return spawn_answer(reply, request, fut);
+        }
+        req::END_TRANSACTION => {
+            let fut = super::transaction::end_transaction(shard.clone(), request.clone());
+            return spawn_answer(reply, request, fut);
+        }
         req::HEART_BEAT => heartbeat::heart_beat(shard, conn, &request),
         req::UNREGISTER_CLIENT => heartbeat::unregister_client(shard, &request),
         req::GET_CONSUMER_LIST_BY_GROUP => heartbeat::consumer_list(shard, &request),

@@ -11,7 +11,10 @@
 //! - [`locks`]: orderly-consumption queue locks (pure).
 //! - [`offsets`]: consumer offsets and their persistence.
 //! - [`longpoll`]: parked pulls and the wake-up on arrival (pure table + signal).
+//! - [`transaction`]: half messages, END_TRANSACTION, op records and the check-back.
 //! - [`register`]: registration with the name servers.
+//! - [`schedule`]: delay levels (`SCHEDULE_TOPIC_XXXX`, per-level cursors, re-put when due)
+//!   and 5.x timers (a cascade of fixed-delay stages).
 //! - [`storage`]: opening the engine store, fsync timing, commit-log files as splice sources.
 //! - [`metrics`]: per-shard counters and the `/metrics` endpoint; [`errors`]: failures →
 //!   response codes; [`stop`]: the cross-thread stop request.
@@ -27,6 +30,9 @@
 //! - A parked pull is answered within `min(suspendTimeoutMillis, 25 s)`, never blocks its
 //!   connection, and its re-run never commits the piggy-backed offset again.
 //! - Every topic-table change is persisted and registered with every namesrv at once.
+//! - A delayed or timer message reaches its real queue once, never before it is due, across
+//!   kill -9 ([`schedule`]); a half message is invisible until committed, and a commit makes it
+//!   visible once ([`transaction`]).
 
 pub mod clients;
 pub mod config;
@@ -39,7 +45,9 @@ pub mod longpoll;
 pub mod metrics;
 pub mod offsets;
 pub mod register;
+pub mod schedule;
 pub mod shard;
 pub mod stop;
 pub mod storage;
 pub mod topics;
+pub mod transaction;

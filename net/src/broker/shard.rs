@@ -9,6 +9,8 @@
 //!           ── registration loop (namesrvs)      │                    │
 //!           ── offsets/groups persist (5 s)      └── Shard (RefCells) ┴─► Store (engine)
 //!           ── client expiry scan (10 s)
+//!           ── delayed-message delivery (schedule.rs)
+//!           ── transaction check-back (transaction.rs)
 //! ```
 
 use std::cell::{Cell, RefCell};
@@ -31,9 +33,11 @@ use super::longpoll::{Signal, Waiters};
 use super::metrics::ShardMetrics;
 use super::offsets::{OffsetTable, write_atomically};
 use super::register::{Kick, NamesrvLink};
+use super::schedule::Scheduler;
 use super::stop::StopSignal;
 use super::storage::{self, ShardStore};
 use super::topics::{Created, TopicSettings, TopicTable};
+use super::transaction::TxTable;
 use super::{dispatch, register};
 use crate::remoting::{ConnOptions, Connection, Handler, Reply, Server, ServerOptions};
 use ringmq_codec::Command;
@@ -70,6 +74,10 @@ pub struct Shard {
     pub namesrvs: Vec<NamesrvLink>,
     /// Wakes the registration loop to register now (a topic changed).
     pub register_now: Kick,
+    /// Delay-level cursors (`config/delayOffset.json`).
+    pub scheduler: Scheduler,
+    /// Unresolved transactional half messages (rebuilt from the logs at open).
+    pub transactions: RefCell<TxTable>,
     uniq: RefCell<UniqKeyGenerator>,
     rng: Cell<u64>,
     started: Instant,
@@ -226,6 +234,7 @@ async fn open(
         Some(bytes) => OffsetTable::decode(&bytes).map_err(|e| format!("shard {k}: {e}"))?,
         None => OffsetTable::default(),
     };
+    let scheduler = Scheduler::open(&config_dir).map_err(|e| format!("shard {k}: {e}"))?;
     let addr = cfg.shard_addr(k);
     let seed = (now_ms as u64) ^ ((k as u64 + 1) << 32) ^ u64::from(std::process::id());
     let shard = Rc::new(Shard {
@@ -248,6 +257,8 @@ async fn open(
         conns: RefCell::new(HashMap::new()),
         metrics,
         register_now: Kick::default(),
+        scheduler,
+        transactions: RefCell::new(TxTable::default()),
         uniq: RefCell::new(UniqKeyGenerator::new(
             cfg.broker_ip,
             std::process::id(),
@@ -322,6 +333,9 @@ pub async fn run(
 ) -> Result<(), String> {
     let started = async {
         let shard = open(cfg.clone(), k, metrics).await?;
+        super::transaction::rebuild(&shard)
+            .await
+            .map_err(|e| format!("shard {k}: rebuilding transactions: {e}"))?;
         let port = cfg.shard_port(k);
         let main = bind(&shard, port)
             .await
@@ -354,6 +368,8 @@ pub async fn run(
         compio::runtime::spawn(register::registration_loop(shard.clone())),
         compio::runtime::spawn(persist_loop(shard.clone())),
         compio::runtime::spawn(client_scan_loop(shard.clone())),
+        compio::runtime::spawn(super::schedule::delivery_loop(shard.clone())),
+        compio::runtime::spawn(super::transaction::check_loop(shard.clone())),
     ];
     ready(Ok(()));
     stop.wait().await;

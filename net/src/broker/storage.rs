@@ -157,6 +157,8 @@ pub fn store_config(cfg: &BrokerConfig, k: usize) -> StoreConfig {
     };
     sc.store_host = cfg.shard_addr(k);
     sc.max_message_size = cfg.max_message_size;
+    // Schedule records keep their due time in the tag slot, also after recovery.
+    sc.tag_code_of = super::schedule::tag_code_of;
     sc.retention = RetentionConfig {
         file_reserved_time_hours: cfg.file_reserved_time_hours,
         delete_when_hours: cfg.delete_when_hours.clone(),

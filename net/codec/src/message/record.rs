@@ -34,6 +34,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::crc::{body_crc, crc32_masked};
+
 use super::properties::{self, PROPERTIES_LEN_MAX, keys};
 use super::{id, sysflag};
 
@@ -222,10 +223,15 @@ impl RecordFields<'_> {
         let len = self.encoded_len(crc)?;
         let start = dst.len();
         dst.reserve(len);
+        // One pass over the body serves both checksums: BODYCRC, and (combined with the
+        // header and tail) the whole-record CRC.
+        let mut body_hasher = crc32fast::Hasher::new();
+        body_hasher.update(self.body);
+        let body_crc = (body_hasher.clone().finalize() & 0x7FFF_FFFF) as i32;
         let magic = if self.is_v2() { MAGIC_V2 } else { MAGIC_V1 };
         dst.extend_from_slice(&(len as i32).to_be_bytes());
         dst.extend_from_slice(&magic.to_be_bytes());
-        dst.extend_from_slice(&body_crc(self.body).to_be_bytes());
+        dst.extend_from_slice(&body_crc.to_be_bytes());
         dst.extend_from_slice(&self.queue_id.to_be_bytes());
         dst.extend_from_slice(&self.flag.to_be_bytes());
         dst.extend_from_slice(&self.queue_offset.to_be_bytes());
@@ -238,7 +244,9 @@ impl RecordFields<'_> {
         dst.extend_from_slice(&self.reconsume_times.to_be_bytes());
         dst.extend_from_slice(&self.prepared_transaction_offset.to_be_bytes());
         dst.extend_from_slice(&(self.body.len() as i32).to_be_bytes());
+        let body_at = dst.len();
         dst.extend_from_slice(self.body);
+        let tail_at = dst.len();
         if self.is_v2() {
             dst.extend_from_slice(&(self.topic.len() as i16).to_be_bytes());
         } else {
@@ -253,7 +261,11 @@ impl RecordFields<'_> {
             }
             dst.extend_from_slice(keys::CRC32.as_bytes());
             dst.push(0x01);
-            let crc_value = dst.get(start..).map_or(0, crc32_masked);
+            let mut record = crc32fast::Hasher::new();
+            record.update(dst.get(start..body_at).unwrap_or_default());
+            record.combine(&body_hasher);
+            record.update(dst.get(tail_at..).unwrap_or_default());
+            let crc_value = (record.finalize() & 0x7FFF_FFFF) as i32;
             dst.extend_from_slice(format_args_digits(crc_value).as_slice());
             dst.push(0x02);
         }

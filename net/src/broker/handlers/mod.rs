@@ -2,6 +2,7 @@
 //! request and answers through its [`Reply`], now or (sends, pulls, lookups) from a task.
 //!
 //! - [`send`]: SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE (spec §3.3).
+//! - [`send_back`]: CONSUMER_SEND_MSG_BACK, retry through the delay levels or the DLQ (§3.8).
 //! - [`pull`]: PULL_MESSAGE, LITE_PULL_MESSAGE with long polling and zero-copy bodies (§3.4).
 //! - [`heartbeat`]: HEART_BEAT, UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP,
 //!   CHECK_CLIENT_CONFIG, and NOTIFY_CONSUMER_IDS_CHANGED to clients (§3.2, §3.5).
@@ -20,6 +21,7 @@ pub mod offsets;
 pub mod pull;
 pub mod queue_offsets;
 pub mod send;
+pub mod send_back;
 pub mod topic_admin;
 
 use std::future::Future;

@@ -1,8 +1,12 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320), spec §3.3.
 //!
 //! [`prepare`] runs synchronously when the request arrives: header, permissions, topic name,
-//! sizes, unsupported message kinds, topic auto-creation, the `%RETRY%` → `%DLQ%` rule, the
-//! queue, UNIQ_KEY and tag code. It yields a [`Plan`] of owned records; a task then appends
+//! sizes, batches holding what a batch cannot (half, delayed or timer messages), topic
+//! auto-creation, the `%RETRY%` → `%DLQ%` rule, the queue, UNIQ_KEY and tag code, and the
+//! redirections: a transactional half message to `RMQ_SYS_TRANS_HALF_TOPIC` ([`transaction`]),
+//! a delayed one (`DELAY > 0`, not a half message, not bound for the DLQ) to its level's queue
+//! of `SCHEDULE_TOPIC_XXXX`, a 5.x timer message (no DELAY) to the first stage of the timer
+//! cascade, each with its due time as tag code ([`schedule`]). It yields a [`Plan`] of owned records; a task then appends
 //! them (one `append_batch` for a batch, so queue offsets are consecutive) and answers once
 //! the store acknowledges: after the write (ASYNC_FLUSH) or the fdatasync (SYNC_FLUSH).
 //!
@@ -28,6 +32,7 @@ use crate::broker::config::FlushDiskType;
 use crate::broker::errors::{BrokerError, error_response};
 use crate::broker::shard::Shard;
 use crate::broker::topics::{self, RETRY_PREFIX, is_writable, queue_count};
+use crate::broker::{schedule, transaction};
 use crate::remoting::{Connection, Reply};
 
 /// One message to append, owned (the body is a slice of the request's body, not a copy).
@@ -45,6 +50,9 @@ struct Record {
 struct Plan {
     topic: String,
     queue_id: i32,
+    /// The queue id the response names: `queue_id`, except for a delayed message, stored in
+    /// a schedule queue but answered with its real queue (as RocketMQ does).
+    answer_queue_id: i32,
     sys_flag: i32,
     born_timestamp: i64,
     born_host: SocketAddr,
@@ -53,6 +61,8 @@ struct Plan {
     batch: bool,
     /// The message's UNIQ_KEY (a batch: the wrapper's, else the first entry's).
     transaction_id: Option<String>,
+    /// A transactional half message: registered as unresolved once stored.
+    half: bool,
 }
 
 pub fn handle(shard: &Rc<Shard>, conn: &Connection, request: Command, reply: Reply) {
@@ -114,16 +124,71 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
     }
     let props = h.properties.clone().unwrap_or_default();
     check_properties(&props)?;
-    if sysflag::transaction_type(h.sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE {
-        return Err(unsupported("transactional"));
+    let half = is_half(&props, h.sys_flag);
+    if half && batch {
+        return Err(BrokerError::MessageIllegal(
+            "a batch cannot hold transactional messages".to_owned(),
+        ));
     }
     let (cfg, to_dlq) = resolve_topic(shard, &h, batch)?;
     let queue_id = pick_queue(shard, &cfg, &h, to_dlq)?;
-    let records = if batch {
+    let mut records = if batch {
         batch_records(shard, request)?
     } else {
         vec![single_record(shard, request, &props, h.flag, to_dlq)?]
     };
+    let (mut topic, mut stored_qid, mut sys_flag) = (cfg.topic_name, queue_id, h.sys_flag);
+    if half {
+        // Half message (spec §4.9): invisible in the half topic until resolved.
+        let (_, mark) = shard.store.queue_offsets(&topic, queue_id);
+        for r in &mut records {
+            r.properties = transaction::half_properties(&r.properties, &topic, queue_id, mark.0);
+        }
+        topic = transaction::HALF_TOPIC.to_owned();
+        stored_qid = 0;
+        sys_flag = sysflag::with_transaction_type(sys_flag, sysflag::TRANSACTION_NOT_TYPE);
+    }
+    let level = schedule::level_of(
+        properties::find(&props, keys::DELAY),
+        shard.cfg.delay_levels_ms.len(),
+    );
+    if let (Some(level), false, false, false) = (level, batch, to_dlq, half) {
+        // Delayed (spec §4.8): stored in the level's schedule queue, due time in the tag slot.
+        let delay = shard
+            .cfg
+            .delay_levels_ms
+            .get(level - 1)
+            .copied()
+            .unwrap_or(0);
+        let due = shard
+            .now_ms()
+            .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+        for r in &mut records {
+            // With a level, timer properties are dropped: the level wins (spec §4.8).
+            let props = without_timer(&r.properties);
+            r.properties = schedule::schedule_properties(&props, &topic, queue_id, due);
+            r.tag_code = due;
+        }
+        topic = schedule::SCHEDULE_TOPIC.to_owned();
+        stored_qid = level as i32 - 1;
+    } else if !batch && !to_dlq && !half {
+        // A 5.x timer: the first stage of the timer cascade (schedule.rs).
+        let now = shard.now_ms();
+        let at = schedule::timer_deliver_ms(&props, now, shard.cfg.timer_max_delay_ms)
+            .map_err(BrokerError::MessageIllegal)?;
+        if let Some(at) = at
+            && let Some(k) = schedule::timer_stage(&shard.cfg, at.saturating_sub(now))
+        {
+            let hop_due = now.saturating_add(schedule::stage_ms(k));
+            for r in &mut records {
+                r.properties =
+                    schedule::timer_properties(&r.properties, &topic, queue_id, at, hop_due);
+                r.tag_code = hop_due;
+            }
+            topic = schedule::TIMER_TOPIC.to_owned();
+            stored_qid = k as i32;
+        }
+    }
     let transaction_id = properties::find(&props, keys::UNIQ_KEY)
         .map(str::to_owned)
         .or_else(|| {
@@ -132,22 +197,39 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
                 .and_then(|r| properties::find(&r.properties, keys::UNIQ_KEY).map(str::to_owned))
         });
     Ok(Plan {
-        topic: cfg.topic_name,
-        queue_id,
-        sys_flag: h.sys_flag,
+        topic,
+        queue_id: stored_qid,
+        answer_queue_id: queue_id,
+        sys_flag,
         born_timestamp: h.born_timestamp_ms,
         born_host,
         reconsume_times: h.reconsume_times.unwrap_or(0),
         records,
         batch,
         transaction_id,
+        half,
     })
 }
 
-fn unsupported(kind: &str) -> BrokerError {
-    BrokerError::MessageIllegal(format!(
-        "ringmq does not support {kind} messages yet; the message was not stored"
-    ))
+const TIMER_KEYS: [&str; 3] = [
+    keys::TIMER_DELIVER_MS,
+    keys::TIMER_DELAY_SEC,
+    keys::TIMER_DELAY_MS,
+];
+
+fn has_timer(props: &str) -> bool {
+    TIMER_KEYS
+        .iter()
+        .any(|k| properties::find(props, k).is_some())
+}
+
+fn without_timer(props: &str) -> String {
+    let mut out = String::with_capacity(props.len());
+    properties::encode(
+        properties::iter(props).filter(|(k, _)| !TIMER_KEYS.contains(k)),
+        &mut out,
+    );
+    out
 }
 
 fn check_properties(props: &str) -> Result<(), BrokerError> {
@@ -157,26 +239,18 @@ fn check_properties(props: &str) -> Result<(), BrokerError> {
             props.len()
         )));
     }
-    if properties::find(props, keys::TRAN_MSG).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return Err(unsupported("transactional"));
-    }
-    for key in [
-        keys::TIMER_DELIVER_MS,
-        keys::TIMER_DELAY_SEC,
-        keys::TIMER_DELAY_MS,
-    ] {
-        if properties::find(props, key).is_some() {
-            return Err(unsupported("timer (scheduled-time)"));
-        }
-    }
     Ok(())
 }
 
-/// DELAY > 0 asks for a delay level, which ringmq does not offer yet.
+/// A transactional half message: `TRAN_MSG=true` or the PREPARED sysFlag bits.
+fn is_half(props: &str, sys_flag: i32) -> bool {
+    properties::find(props, keys::TRAN_MSG).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || sysflag::transaction_type(sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE
+}
+
+/// DELAY > 0 asks for a delay level.
 fn wants_delay(props: &str) -> bool {
-    properties::find(props, keys::DELAY)
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .is_some_and(|level| level > 0)
+    schedule::level_of(properties::find(props, keys::DELAY), schedule::MAX_LEVELS).is_some()
 }
 
 /// The topic to store in, creating it when needed; `true` when a `%RETRY%` send exceeded the
@@ -312,10 +386,10 @@ fn single_record(
     flag: i32,
     to_dlq: bool,
 ) -> Result<Record, BrokerError> {
-    if wants_delay(props) && !to_dlq {
-        return Err(unsupported("delayed (DELAY level)"));
+    let mut stored = stored_properties(shard, props, to_dlq);
+    if to_dlq {
+        stored = super::send_back::dlq_properties(&stored);
     }
-    let stored = stored_properties(shard, props, to_dlq);
     Ok(record(shard, request.body.clone(), flag, stored))
 }
 
@@ -331,8 +405,15 @@ fn batch_records(shard: &Shard, request: &Command) -> Result<Vec<Record>, Broker
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         check_properties(e.properties)?;
-        if wants_delay(e.properties) {
-            return Err(unsupported("delayed (DELAY level)"));
+        if is_half(e.properties, 0) {
+            return Err(BrokerError::MessageIllegal(
+                "a batch cannot hold transactional messages".to_owned(),
+            ));
+        }
+        if wants_delay(e.properties) || has_timer(e.properties) {
+            return Err(BrokerError::MessageIllegal(
+                "a batch cannot hold delayed (DELAY level or timer) messages".to_owned(),
+            ));
         }
         let body = request.body.slice_ref(e.body);
         let stored = stored_properties(shard, e.properties, false);
@@ -373,6 +454,18 @@ async fn store(shard: &Rc<Shard>, request: &Command, plan: Plan) -> Command {
                 .send_messages
                 .fetch_add(results.len() as u64, Relaxed);
             shard.metrics.send_bytes.fetch_add(bytes as u64, Relaxed);
+            if plan.half {
+                let mut t = shard.transactions.borrow_mut();
+                for (r, rec) in results.iter().zip(&plan.records) {
+                    let p = transaction::pending_of(
+                        &rec.properties,
+                        plan.born_timestamp,
+                        r.phys_offset.0,
+                        r.store_timestamp,
+                    );
+                    t.add(r.queue_offset.0, p);
+                }
+            }
             success(shard, request, &plan, &results)
         }
         Err(e) => {
@@ -389,7 +482,7 @@ fn success(shard: &Shard, request: &Command, plan: &Plan, results: &[AppendResul
         .map(|r| offset_msg_id(shard.addr, r.phys_offset.0 as i64))
         .collect();
     let first = results.first().map_or(0, |r| r.queue_offset.0 as i64);
-    let mut header = SendMessageResponseHeader::new(ids.join(","), plan.queue_id, first);
+    let mut header = SendMessageResponseHeader::new(ids.join(","), plan.answer_queue_id, first);
     header.transaction_id = plan.transaction_id.clone();
     header.msg_region = shard.cfg.region_id.clone();
     header.trace_on = shard.cfg.trace_on;
@@ -409,17 +502,18 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_kinds_and_sizes_are_refused() {
+    fn message_kinds_and_sizes() {
         assert!(check_properties(&props(&[("TAGS", "A"), ("KEYS", "k")])).is_ok());
-        for bad in [
-            props(&[("TRAN_MSG", "true")]),
-            props(&[("TIMER_DELIVER_MS", "1")]),
-            props(&[("TIMER_DELAY_SEC", "1")]),
-            props(&[("K", &"v".repeat(PROPERTIES_LEN_MAX))]),
-        ] {
-            let err = check_properties(&bad).unwrap_err();
-            assert!(matches!(err, BrokerError::MessageIllegal(_)), "{err:?}");
-        }
+        assert!(is_half(&props(&[("TRAN_MSG", "true")]), 0));
+        assert!(is_half("", sysflag::TRANSACTION_PREPARED_TYPE));
+        assert!(!is_half(&props(&[("TRAN_MSG", "false")]), 0));
+        assert!(has_timer(&props(&[("TIMER_DELAY_SEC", "1")])));
+        assert!(!has_timer(&props(&[("TAGS", "A")])));
+        let stripped = without_timer(&props(&[("TIMER_DELAY_MS", "5"), ("TAGS", "A")]));
+        assert_eq!(stripped, props(&[("TAGS", "A")]));
+        let bad = props(&[("K", &"v".repeat(PROPERTIES_LEN_MAX))]);
+        let err = check_properties(&bad).unwrap_err();
+        assert!(matches!(err, BrokerError::MessageIllegal(_)), "{err:?}");
         assert!(check_properties(&props(&[("TRAN_MSG", "false")])).is_ok());
     }
 

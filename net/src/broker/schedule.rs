@@ -1,0 +1,805 @@
+//! Delay levels (spec §4.8): a send with `DELAY = n > 0` is stored in `SCHEDULE_TOPIC_XXXX`
+//! queue `n − 1` with `REAL_TOPIC` / `REAL_QID`, and re-put to its real queue when due.
+//!
+//! # Why a queue per level is enough
+//! Every message of level `n` waits the same time, so the schedule queue `n − 1` is ordered by
+//! due time (append order = store order). The consume-queue tag slot of a schedule record holds
+//! its due time in ms (the engine's `tag_code` is opaque; recovery recomputes it with
+//! [`tag_code_of`] from the `__RINGMQ_DUE` property the send path writes). The whole in-memory
+//! state is therefore one cursor per level: the next schedule-queue offset to deliver.
+//!
+//! ```text
+//!  SCHEDULE_TOPIC_XXXX / queue L-1:  [due 10][due 12][due 15] ...
+//!                                      ^ cursor[L-1]: entries before it are delivered
+//! ```
+//!
+//! # Exactly once across kill -9: an intent record
+//! The cursors live in `config/delayOffset.json`, written with `write_atomically` (fsync).
+//! Before a batch of due messages of one level is re-put, the file is written with that level's
+//! *intent*: the batch's range `[cursor, end)` and, for each real queue the batch writes to,
+//! that queue's max offset at that moment (its *mark*). Each re-put copy carries the schedule
+//! record's physical offset in `__RINGMQ_SCHEDULE_SRC`. After the batch the file is written
+//! again with `cursor = end` and no intent. A crash between the two writes leaves an intent:
+//! on open, for each real queue of the intent the entries from its mark to its current end are
+//! read and their `__RINGMQ_SCHEDULE_SRC` values collected; the batch entries found there are
+//! skipped, the others delivered. The scan is bounded by what was appended to those queues
+//! after the mark — not by the queue length — and finds every copy because a copy can only
+//! have been appended after its mark. This costs two small fsynced writes per batch (not per
+//! message) and no engine change; persisting the cursor in the same log write as the re-put
+//! would need a multi-record atomic append in the engine.
+//!
+//! # Timers: a cascade of fixed-delay stages
+//! A message with 5.x timer properties may be due at any time, so it cannot join a
+//! fixed-delay queue for its whole wait. It hops instead through the [`TIMER_STAGES`] queues
+//! of [`TIMER_TOPIC`], stage `k` waiting `100 ms × 2^k`: each hop picks the longest stage not
+//! longer than the time left to `TIMER_OUT_MS` ([`stage_for`]), so each stage queue is again
+//! ordered by due time and served by the same cursor/intent machinery, and a message never
+//! arrives early. No stage is longer than half of `fileReservedTime` ([`max_stage`]), so
+//! retention never deletes a record still waiting in its stage. A message is re-written about
+//! `log2(delay / 100 ms)` times plus once per longest-stage span (≈ 26 hops for 7 days with
+//! the 72 h default). Each hop's copy names its source, so hops are exactly once too.
+//!
+//! A re-put is acknowledged by the store (written for ASYNC_FLUSH, durable for SYNC_FLUSH)
+//! before the cursor moves, so kill -9 never loses a message the cursor passed.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use ringmq_codec::filter::tag_code;
+use ringmq_codec::message::properties::{self, keys};
+use ringmq_codec::message::record::RecordView;
+use ringmq_engine::{AppendRequest, Durability, QueueOffset};
+use serde::{Deserialize, Serialize};
+
+use super::config::{BrokerConfig, FlushDiskType};
+use super::offsets::write_atomically;
+use super::shard::Shard;
+
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// RocketMQ's default `messageDelayLevel`.
+pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+/// Most levels `messageDelayLevel` may list (the clients know 18).
+pub const MAX_LEVELS: usize = 18;
+/// Due time (ms) of a schedule record, the source of its consume-queue tag slot.
+pub const DUE_KEY: &str = "__RINGMQ_DUE";
+/// Physical offset of the schedule record a re-put copy came from.
+pub const SOURCE_KEY: &str = "__RINGMQ_SCHEDULE_SRC";
+pub const CURSORS_FILE: &str = "delayOffset.json";
+/// Longest sleep of the delivery task: a message put while it sleeps is delivered at most this
+/// late (the skew bound), without a wake-up from the send path.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Most messages of one level re-put between two cursor writes.
+pub const BATCH_MAX: usize = 64;
+
+/// Parses `messageDelayLevel`: 1 to [`MAX_LEVELS`] blank-separated durations, each a positive
+/// integer with unit `s`, `m`, `h` or `d`, into milliseconds.
+pub fn parse_delay_levels(text: &str) -> Result<Vec<u64>, String> {
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        let split = word.len().saturating_sub(1);
+        let (num, unit) = (
+            word.get(..split).unwrap_or(""),
+            word.get(split..).unwrap_or(""),
+        );
+        let unit_ms: u64 = match unit {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(format!("`{word}` has no unit s, m, h or d")),
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{word}` is not a number with a unit"))?;
+        if n == 0 {
+            return Err(format!("`{word}` is not positive"));
+        }
+        out.push(
+            n.checked_mul(unit_ms)
+                .ok_or_else(|| format!("`{word}` is too long"))?,
+        );
+    }
+    if out.is_empty() || out.len() > MAX_LEVELS {
+        return Err(format!("{} levels; 1 to {MAX_LEVELS} expected", out.len()));
+    }
+    Ok(out)
+}
+
+/// The level a `DELAY` property value asks for, clamped to the `levels` configured; `None`
+/// when the message is not delayed (absent, not a number, ≤ 0).
+pub fn level_of(delay: Option<&str>, levels: usize) -> Option<usize> {
+    let n = delay?.trim().parse::<i64>().ok()?;
+    (n > 0 && levels > 0).then(|| (n as u64).min(levels as u64) as usize)
+}
+
+/// The engine's tag-code function: a schedule record's slot is its due time, every other
+/// record's the TAGS hash (what the send path computes at append; used by recovery).
+pub fn tag_code_of(view: &RecordView<'_>) -> i64 {
+    if (view.topic == SCHEDULE_TOPIC || view.topic == TIMER_TOPIC)
+        && let Some(due) = properties::find(view.properties, DUE_KEY).and_then(|v| v.parse().ok())
+    {
+        return due;
+    }
+    tag_code(properties::find(view.properties, keys::TAGS))
+}
+
+/// The schedule record's properties for a message of `topic`/`queue_id` due at `due_ms`.
+pub fn schedule_properties(props: &str, topic: &str, queue_id: i32, due_ms: i64) -> String {
+    let (qid, due) = (queue_id.to_string(), due_ms.to_string());
+    let mut out = String::with_capacity(props.len() + 64);
+    properties::encode(
+        properties::iter(props)
+            .filter(|(k, _)| ![keys::REAL_TOPIC, keys::REAL_QID, DUE_KEY].contains(k))
+            .chain([
+                (keys::REAL_TOPIC, topic),
+                (keys::REAL_QID, qid.as_str()),
+                (DUE_KEY, due.as_str()),
+            ]),
+        &mut out,
+    );
+    out
+}
+
+/// The re-put copy's properties: without DELAY, the due time and timer keys (so it is not
+/// delayed again), REAL_* kept (as RocketMQ does), with the schedule source offset.
+pub fn delivered_properties(props: &str, source_phys: u64) -> String {
+    const DROP: &[&str] = &[
+        keys::DELAY,
+        DUE_KEY,
+        SOURCE_KEY,
+        keys::TIMER_DELIVER_MS,
+        keys::TIMER_DELAY_SEC,
+        keys::TIMER_DELAY_MS,
+        keys::TIMER_OUT_MS,
+    ];
+    let src = source_phys.to_string();
+    let mut out = String::with_capacity(props.len() + 32);
+    properties::encode(
+        properties::iter(props)
+            .filter(|(k, _)| !DROP.contains(k))
+            .chain([(SOURCE_KEY, src.as_str())]),
+        &mut out,
+    );
+    out
+}
+
+/// Timer messages (5.x `TIMER_DELIVER_MS` / `TIMER_DELAY_SEC` / `TIMER_DELAY_MS`) wait in
+/// the stages of this topic (send-forbidden to clients, as every `rmq_sys_` topic).
+pub const TIMER_TOPIC: &str = "rmq_sys_ringmq_timer";
+/// Stage `k` holds a message for `STAGE0_MS << k` ms: 100 ms … 2^23 × 100 ms ≈ 9.7 days.
+pub const TIMER_STAGES: usize = 24;
+pub const STAGE0_MS: i64 = 100;
+/// Default `timerMaxDelaySec`: how far ahead a timer may be set (7 days).
+pub const DEFAULT_TIMER_MAX_DELAY_SEC: u64 = 7 * 24 * 3600;
+
+/// The fixed wait of timer stage `k`.
+pub fn stage_ms(k: usize) -> i64 {
+    STAGE0_MS << k.min(TIMER_STAGES - 1)
+}
+
+/// The stage a timer message with `remaining_ms` to go waits in next: the longest stage not
+/// longer than what remains (so a message never passes its time), the shortest one for less
+/// than [`STAGE0_MS`]; `None` when it is due now.
+pub fn stage_for(remaining_ms: i64) -> Option<usize> {
+    if remaining_ms <= 0 {
+        return None;
+    }
+    let k = (0..TIMER_STAGES)
+        .rev()
+        .find(|k| stage_ms(*k) <= remaining_ms)
+        .unwrap_or(0);
+    Some(k)
+}
+
+/// The longest stage a record may wait in without retention (`fileReservedTime`) deleting
+/// its commit-log segment first: at most half the reserved time, so a long timer hops to a
+/// fresh segment well before its old one may go.
+pub fn max_stage(file_reserved_time_hours: u64) -> usize {
+    let keep =
+        i64::try_from(file_reserved_time_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+    (0..TIMER_STAGES)
+        .rev()
+        .find(|k| stage_ms(*k).saturating_mul(2) <= keep)
+        .unwrap_or(0)
+}
+
+/// [`stage_for`] capped at [`max_stage`] of the broker's config.
+pub fn timer_stage(cfg: &BrokerConfig, remaining_ms: i64) -> Option<usize> {
+    stage_for(remaining_ms).map(|k| k.min(max_stage(cfg.file_reserved_time_hours)))
+}
+
+/// The delivery time a message's timer properties ask for (`TIMER_DELIVER_MS` absolute,
+/// else `TIMER_DELAY_SEC` / `TIMER_DELAY_MS` from `now_ms`); `Ok(None)` without timer
+/// properties; `Err` for a value that is not a number or lies beyond `max_delay_ms`.
+pub fn timer_deliver_ms(
+    props: &str,
+    now_ms: i64,
+    max_delay_ms: i64,
+) -> Result<Option<i64>, String> {
+    let num = |key: &str| -> Result<Option<i64>, String> {
+        properties::find(props, key)
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("{key}={v} is not a number"))
+            })
+            .transpose()
+    };
+    let at = if let Some(at) = num(keys::TIMER_DELIVER_MS)? {
+        at
+    } else if let Some(sec) = num(keys::TIMER_DELAY_SEC)? {
+        now_ms.saturating_add(sec.saturating_mul(1000))
+    } else if let Some(ms) = num(keys::TIMER_DELAY_MS)? {
+        now_ms.saturating_add(ms)
+    } else {
+        return Ok(None);
+    };
+    if at.saturating_sub(now_ms) > max_delay_ms {
+        return Err(format!(
+            "the timer is set more than {} s ahead (timerMaxDelaySec)",
+            max_delay_ms / 1000
+        ));
+    }
+    Ok(Some(at))
+}
+
+/// The properties of a timer message's first stage record: REAL_*, `TIMER_OUT_MS` (the
+/// delivery time) and the hop's due time.
+pub fn timer_properties(
+    props: &str,
+    topic: &str,
+    queue_id: i32,
+    out_ms: i64,
+    hop_due: i64,
+) -> String {
+    let out = out_ms.to_string();
+    let mut with_out = String::with_capacity(props.len() + 32);
+    properties::encode(
+        properties::iter(props)
+            .filter(|(k, _)| *k != keys::TIMER_OUT_MS)
+            .chain([(keys::TIMER_OUT_MS, out.as_str())]),
+        &mut with_out,
+    );
+    schedule_properties(&with_out, topic, queue_id, hop_due)
+}
+
+/// A hop's copy to the next timer stage: new due time and source, the rest kept.
+pub fn hop_properties(props: &str, source_phys: u64, hop_due: i64) -> String {
+    let (src, due) = (source_phys.to_string(), hop_due.to_string());
+    let mut out = String::with_capacity(props.len() + 32);
+    properties::encode(
+        properties::iter(props)
+            .filter(|(k, _)| *k != DUE_KEY && *k != SOURCE_KEY)
+            .chain([(DUE_KEY, due.as_str()), (SOURCE_KEY, src.as_str())]),
+        &mut out,
+    );
+    out
+}
+
+/// A batch being delivered: written before its first re-put (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub end: u64,
+    /// (real topic, real queue id, max offset before the batch).
+    pub marks: Vec<(String, i32, u64)>,
+}
+
+/// One level's persisted state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelCursor {
+    pub cursor: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+}
+
+/// The content of `delayOffset.json`: level (1-based) → cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursors {
+    pub levels: BTreeMap<usize, LevelCursor>,
+}
+
+impl Cursors {
+    pub fn decode(bytes: &[u8]) -> Result<Cursors, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("{CURSORS_FILE}: {e}"))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    pub fn cursor(&self, level: usize) -> u64 {
+        self.levels.get(&level).map_or(0, |c| c.cursor)
+    }
+}
+
+/// The per-shard scheduler state: cursors, and the schedule records already re-put by a batch
+/// that was cut by a crash (found at open, skipped once).
+pub struct Scheduler {
+    path: PathBuf,
+    cursors: RefCell<Cursors>,
+    skip: RefCell<HashSet<u64>>,
+}
+
+impl Scheduler {
+    /// Loads `config/delayOffset.json` (absent: every cursor 0).
+    pub fn open(config_dir: &Path) -> Result<Scheduler, String> {
+        let path = config_dir.join(CURSORS_FILE);
+        let cursors = match std::fs::read(&path) {
+            Ok(b) => Cursors::decode(&b)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cursors::default(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        Ok(Scheduler {
+            path,
+            cursors: RefCell::new(cursors),
+            skip: RefCell::new(HashSet::new()),
+        })
+    }
+
+    fn persist(&self) -> std::io::Result<()> {
+        let bytes = self.cursors.borrow().encode();
+        write_atomically(&self.path, &bytes, true)
+    }
+
+    /// A snapshot of the cursors (tests, metrics).
+    pub fn cursors(&self) -> Cursors {
+        self.cursors.borrow().clone()
+    }
+}
+
+/// What delivering a schedule entry needs, read from its record.
+struct Due {
+    phys: u64,
+    /// Where the copy goes: the real queue, or the next timer stage.
+    target_topic: String,
+    target_qid: i32,
+    /// For a hop to a timer stage: the hop's due time.
+    hop_due: Option<i64>,
+    record: Vec<u8>,
+}
+
+/// A schedule queue and its key in the cursor file.
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    key: usize,
+    topic: &'static str,
+    qid: i32,
+}
+
+/// Cursor-file key of timer stage `k` (delay levels use their level, 1..=18).
+pub const TIMER_KEY_BASE: usize = 1000;
+
+fn lanes(levels: usize) -> impl Iterator<Item = Lane> {
+    let delay = (1..=levels).map(|level| Lane {
+        key: level,
+        topic: SCHEDULE_TOPIC,
+        qid: level as i32 - 1,
+    });
+    let timer = (0..TIMER_STAGES).map(|k| Lane {
+        key: TIMER_KEY_BASE + k,
+        topic: TIMER_TOPIC,
+        qid: k as i32,
+    });
+    delay.chain(timer)
+}
+
+/// Finds the copies a crashed batch already re-put (module doc) and remembers them to skip.
+pub async fn recover(shard: &Rc<Shard>) {
+    let intents: Vec<(usize, LevelCursor)> = shard
+        .scheduler
+        .cursors
+        .borrow()
+        .levels
+        .iter()
+        .filter(|(_, c)| c.intent.is_some())
+        .map(|(l, c)| (*l, c.clone()))
+        .collect();
+    for (level, lc) in intents {
+        let Some(intent) = lc.intent else { continue };
+        collect_skips(shard, &intent).await;
+        tracing::info!(
+            shard = shard.index,
+            level,
+            from = lc.cursor,
+            to = intent.end,
+            already = shard.scheduler.skip.borrow().len(),
+            "resuming a delayed-message batch cut by a crash"
+        );
+    }
+}
+
+/// Remembers, to skip them, the schedule records whose copies an interrupted batch already
+/// appended after its marks.
+async fn collect_skips(shard: &Shard, intent: &Intent) {
+    for (topic, qid, mark) in &intent.marks {
+        let (_, max) = shard.store.queue_offsets(topic, *qid);
+        for off in *mark..max.0 {
+            let Some(e) = shard.store.queue_entry(topic, *qid, QueueOffset(off)) else {
+                continue;
+            };
+            let Ok(Some(bytes)) = shard
+                .store
+                .record_at(ringmq_engine::PhysOffset(e.phys))
+                .await
+            else {
+                continue;
+            };
+            if let Ok(v) = RecordView::parse(&bytes)
+                && let Some(src) =
+                    properties::find(v.properties, SOURCE_KEY).and_then(|s| s.parse::<u64>().ok())
+            {
+                shard.scheduler.skip.borrow_mut().insert(src);
+            }
+        }
+    }
+}
+
+/// The delivery task of a shard: wakes every [`POLL_INTERVAL`] (or sooner, at the earliest
+/// due time) and re-puts every due message of every level.
+pub async fn delivery_loop(shard: Rc<Shard>) {
+    recover(&shard).await;
+    loop {
+        let mut next_due = i64::MAX;
+        for lane in lanes(shard.cfg.delay_levels_ms.len()) {
+            match deliver_lane(&shard, lane).await {
+                Ok(Some(due)) => next_due = next_due.min(due),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(shard = shard.index, lane = lane.key, error = %e, "delayed delivery failed; retrying");
+                }
+            }
+        }
+        let wait = u64::try_from(next_due.saturating_sub(shard.now_ms())).unwrap_or(0);
+        let wait = Duration::from_millis(wait.max(1)).min(POLL_INTERVAL);
+        compio::time::sleep(wait).await;
+    }
+}
+
+/// Re-puts the due messages of `lane` (up to [`BATCH_MAX`] per batch until none is due).
+/// Returns the due time of the first message not yet due, if any.
+async fn deliver_lane(shard: &Rc<Shard>, lane: Lane) -> Result<Option<i64>, String> {
+    let Lane {
+        key: level,
+        topic: lane_topic,
+        qid,
+    } = lane;
+    loop {
+        let (intent, start) = {
+            let c = shard.scheduler.cursors.borrow();
+            let lc = c.levels.get(&level).cloned().unwrap_or_default();
+            (lc.intent, lc.cursor)
+        };
+        let (min, max) = shard.store.queue_offsets(lane_topic, qid);
+        // Entries removed by retention before delivery cannot be delivered any more.
+        let start = start.max(min.0);
+        let now = shard.now_ms();
+        let end_limit = match &intent {
+            Some(i) => i.end.min(max.0),
+            None => (start + BATCH_MAX as u64).min(max.0),
+        };
+        let mut batch = Vec::new();
+        let mut next_due = None;
+        for off in start..end_limit {
+            let Some(e) = shard.store.queue_entry(lane_topic, qid, QueueOffset(off)) else {
+                break;
+            };
+            if intent.is_none() && e.tag_code > now {
+                next_due = Some(e.tag_code);
+                break;
+            }
+            let bytes = shard
+                .store
+                .record_at(ringmq_engine::PhysOffset(e.phys))
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(bytes) = bytes else {
+                tracing::warn!(
+                    shard = shard.index,
+                    level,
+                    offset = off,
+                    "a delayed message is no longer in the log; skipped"
+                );
+                batch.push(None);
+                continue;
+            };
+            let parsed = RecordView::parse(&bytes).ok().and_then(|v| {
+                let topic = properties::find(v.properties, keys::REAL_TOPIC)?.to_owned();
+                let qid = properties::find(v.properties, keys::REAL_QID)?
+                    .parse()
+                    .ok()?;
+                let out = properties::find(v.properties, keys::TIMER_OUT_MS)
+                    .and_then(|s| s.parse::<i64>().ok());
+                Some((topic, qid, out))
+            });
+            match parsed {
+                Some((real_topic, real_qid, out)) => {
+                    let hop = out.and_then(|out| timer_stage(&shard.cfg, out.saturating_sub(now)));
+                    let (target_topic, target_qid, hop_due) = match hop {
+                        Some(k) => (
+                            TIMER_TOPIC.to_owned(),
+                            k as i32,
+                            Some(now.saturating_add(stage_ms(k))),
+                        ),
+                        None => (real_topic, real_qid, None),
+                    };
+                    batch.push(Some(Due {
+                        phys: e.phys,
+                        target_topic,
+                        target_qid,
+                        hop_due,
+                        record: bytes,
+                    }));
+                }
+                None => {
+                    tracing::warn!(
+                        shard = shard.index,
+                        level,
+                        offset = off,
+                        "a delayed message has no REAL_TOPIC/REAL_QID; skipped"
+                    );
+                    batch.push(None);
+                }
+            }
+        }
+        if batch.is_empty() {
+            return Ok(next_due);
+        }
+        let end = start + batch.len() as u64;
+        let intent = match intent {
+            Some(i) => i,
+            None => {
+                let mut marks: Vec<(String, i32, u64)> = Vec::new();
+                for d in batch.iter().flatten() {
+                    if !marks
+                        .iter()
+                        .any(|(t, q, _)| *t == d.target_topic && *q == d.target_qid)
+                    {
+                        let (_, m) = shard.store.queue_offsets(&d.target_topic, d.target_qid);
+                        marks.push((d.target_topic.clone(), d.target_qid, m.0));
+                    }
+                }
+                let i = Intent { end, marks };
+                set_level(shard, level, start, Some(i.clone()))?;
+                i
+            }
+        };
+        for d in batch.iter().flatten() {
+            if shard.scheduler.skip.borrow_mut().remove(&d.phys) {
+                continue;
+            }
+            if let Err(e) = reput(shard, d).await {
+                // The batch is retried from its intent: skip what it already wrote.
+                collect_skips(shard, &intent).await;
+                return Err(e);
+            }
+        }
+        set_level(shard, level, end, None)?;
+        if next_due.is_some() {
+            return Ok(next_due);
+        }
+    }
+}
+
+fn set_level(
+    shard: &Shard,
+    level: usize,
+    cursor: u64,
+    intent: Option<Intent>,
+) -> Result<(), String> {
+    shard
+        .scheduler
+        .cursors
+        .borrow_mut()
+        .levels
+        .insert(level, LevelCursor { cursor, intent });
+    shard
+        .scheduler
+        .persist()
+        .map_err(|e| format!("cannot write {CURSORS_FILE}: {e}"))
+}
+
+/// Appends the copy of a due schedule record to its real queue.
+async fn reput(shard: &Shard, d: &Due) -> Result<(), String> {
+    let v = RecordView::parse(&d.record).map_err(|e| e.to_string())?;
+    let props = match d.hop_due {
+        Some(due) => hop_properties(v.properties, d.phys, due),
+        None => delivered_properties(v.properties, d.phys),
+    };
+    let durability = match shard.cfg.flush {
+        FlushDiskType::Sync => Durability::Synced,
+        FlushDiskType::Async => Durability::Written,
+    };
+    let req = AppendRequest {
+        topic: &d.target_topic,
+        queue_id: d.target_qid,
+        body: v.body,
+        flag: v.flag,
+        sys_flag: v.sys_flag,
+        born_timestamp: v.born_timestamp,
+        born_host: v.born_host,
+        properties: &props,
+        reconsume_times: v.reconsume_times,
+        prepared_transaction_offset: v.prepared_transaction_offset,
+        tag_code: d
+            .hop_due
+            .unwrap_or_else(|| tag_code(properties::find(&props, keys::TAGS))),
+        durability,
+    };
+    shard
+        .store
+        .append(req)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("re-put to {}/{}: {e}", d.target_topic, d.target_qid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_with_units_and_limits() {
+        let d = parse_delay_levels(DEFAULT_DELAY_LEVELS).unwrap();
+        assert_eq!(d.len(), 18);
+        assert_eq!(d[0], 1_000);
+        assert_eq!(d[4], 60_000);
+        assert_eq!(d[17], 7_200_000);
+        assert_eq!(
+            parse_delay_levels(" 1s  2m 3h 1d ").unwrap(),
+            vec![1_000, 120_000, 10_800_000, 86_400_000]
+        );
+        for bad in ["", "1", "0s", "1x", "-1s", "s", "1.5s"] {
+            assert!(parse_delay_levels(bad).is_err(), "{bad:?}");
+        }
+        let nineteen = vec!["1s"; 19].join(" ");
+        assert!(parse_delay_levels(&nineteen).is_err());
+    }
+
+    #[test]
+    fn levels_clamp_to_the_configured_count() {
+        assert_eq!(level_of(Some("3"), 18), Some(3));
+        assert_eq!(level_of(Some("40"), 18), Some(18));
+        assert_eq!(level_of(Some("5"), 3), Some(3));
+        assert_eq!(level_of(Some("0"), 18), None);
+        assert_eq!(level_of(Some("-2"), 18), None);
+        assert_eq!(level_of(Some("x"), 18), None);
+        assert_eq!(level_of(None, 18), None);
+    }
+
+    #[test]
+    fn schedule_and_delivered_properties_round_trip() {
+        let mut orig = String::new();
+        properties::encode(
+            [("TAGS", "A"), ("DELAY", "2"), ("UNIQ_KEY", "U1")],
+            &mut orig,
+        );
+        let s = schedule_properties(&orig, "T", 3, 12_345);
+        assert_eq!(properties::find(&s, keys::REAL_TOPIC), Some("T"));
+        assert_eq!(properties::find(&s, keys::REAL_QID), Some("3"));
+        assert_eq!(properties::find(&s, DUE_KEY), Some("12345"));
+        assert_eq!(properties::find(&s, "DELAY"), Some("2"));
+        let d = delivered_properties(&s, 777);
+        assert_eq!(properties::find(&d, "DELAY"), None);
+        assert_eq!(properties::find(&d, DUE_KEY), None);
+        assert_eq!(properties::find(&d, SOURCE_KEY), Some("777"));
+        assert_eq!(properties::find(&d, "UNIQ_KEY"), Some("U1"));
+        assert_eq!(properties::find(&d, "TAGS"), Some("A"));
+        assert_eq!(properties::find(&d, keys::REAL_TOPIC), Some("T"));
+        // Re-scheduling a delivered copy keeps one source, one due time.
+        let again = delivered_properties(&schedule_properties(&d, "T", 3, 1), 778);
+        assert_eq!(
+            properties::iter(&again)
+                .filter(|(k, _)| *k == SOURCE_KEY)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn timer_stages_never_overshoot() {
+        assert_eq!(stage_for(0), None);
+        assert_eq!(stage_for(-5), None);
+        assert_eq!(stage_for(1), Some(0));
+        assert_eq!(stage_for(100), Some(0));
+        assert_eq!(stage_for(250), Some(1));
+        assert_eq!(stage_for(7 * 86_400_000), Some(22));
+        assert_eq!(stage_for(i64::MAX), Some(TIMER_STAGES - 1));
+        // Hopping from any remaining time reaches 0 within the stage count (+1 for < 100 ms),
+        // each hop no longer than what remains (above 100 ms).
+        for start in [1i64, 99, 101, 1_500, 2_000, 86_400_123, 7 * 86_400_000] {
+            let (mut left, mut hops) = (start, 0);
+            while let Some(k) = stage_for(left) {
+                if left >= STAGE0_MS {
+                    assert!(stage_ms(k) <= left, "{start}: stage {k} overshoots {left}");
+                }
+                left -= stage_ms(k);
+                hops += 1;
+                assert!(hops <= TIMER_STAGES + 1, "{start}: too many hops");
+            }
+        }
+    }
+
+    #[test]
+    fn stages_stay_within_half_the_retention() {
+        // 72 h: 100 ms << 20 ≈ 29 h is the longest stage ≤ 36 h.
+        assert_eq!(max_stage(72), 20);
+        assert_eq!(max_stage(0), 0);
+        assert_eq!(max_stage(u64::MAX), TIMER_STAGES - 1);
+        for h in [1u64, 24, 72, 168] {
+            assert!(stage_ms(max_stage(h)) * 2 <= (h * 3_600_000) as i64);
+        }
+    }
+
+    #[test]
+    fn timer_properties_parse_and_limit() {
+        let p = |pairs: &[(&str, &str)]| {
+            let mut s = String::new();
+            properties::encode(pairs.iter().copied(), &mut s);
+            s
+        };
+        let max = 7 * 86_400_000;
+        assert_eq!(timer_deliver_ms("", 1_000, max), Ok(None));
+        assert_eq!(
+            timer_deliver_ms(&p(&[("TIMER_DELAY_SEC", "2")]), 1_000, max),
+            Ok(Some(3_000))
+        );
+        assert_eq!(
+            timer_deliver_ms(&p(&[("TIMER_DELAY_MS", "250")]), 1_000, max),
+            Ok(Some(1_250))
+        );
+        assert_eq!(
+            timer_deliver_ms(
+                &p(&[("TIMER_DELIVER_MS", "9000"), ("TIMER_DELAY_SEC", "1")]),
+                1_000,
+                max
+            ),
+            Ok(Some(9_000))
+        );
+        assert!(timer_deliver_ms(&p(&[("TIMER_DELAY_SEC", "x")]), 1_000, max).is_err());
+        assert!(timer_deliver_ms(&p(&[("TIMER_DELAY_SEC", "604801")]), 0, max).is_err());
+        assert_eq!(
+            timer_deliver_ms(&p(&[("TIMER_DELAY_SEC", "604800")]), 0, max),
+            Ok(Some(max))
+        );
+        let first = timer_properties(&p(&[("TAGS", "A")]), "T", 1, 5_000, 1_100);
+        assert_eq!(properties::find(&first, keys::TIMER_OUT_MS), Some("5000"));
+        assert_eq!(properties::find(&first, DUE_KEY), Some("1100"));
+        let hop = hop_properties(&first, 42, 3_000);
+        assert_eq!(properties::find(&hop, DUE_KEY), Some("3000"));
+        assert_eq!(properties::find(&hop, SOURCE_KEY), Some("42"));
+        assert_eq!(properties::find(&hop, keys::REAL_TOPIC), Some("T"));
+        let done = delivered_properties(&hop, 43);
+        assert_eq!(properties::find(&done, keys::TIMER_OUT_MS), None);
+        assert_eq!(properties::find(&done, DUE_KEY), None);
+    }
+
+    #[test]
+    fn cursors_encode_and_decode() {
+        let mut c = Cursors::default();
+        c.levels.insert(
+            1,
+            LevelCursor {
+                cursor: 5,
+                intent: None,
+            },
+        );
+        c.levels.insert(
+            3,
+            LevelCursor {
+                cursor: 7,
+                intent: Some(Intent {
+                    end: 9,
+                    marks: vec![("T".into(), 0, 11)],
+                }),
+            },
+        );
+        let back = Cursors::decode(&c.encode()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.cursor(1), 5);
+        assert_eq!(back.cursor(2), 0);
+        assert!(Cursors::decode(b"{").is_err());
+    }
+}
