@@ -19,3 +19,16 @@ pub mod broker;
 pub mod config;
 pub mod namesrv;
 pub mod remoting;
+
+/// Logging for the ringmq processes: `tracing` to stderr, level from `RUST_LOG` (default
+/// info), colours only on a terminal.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .init();
+}

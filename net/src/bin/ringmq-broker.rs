@@ -11,7 +11,6 @@
 //! process exits 0. A shard that fails to start stops the others and the process exits 1.
 
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -43,16 +42,6 @@ fn help() -> String {
     text
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .init();
-}
-
 /// `-n ADDR` / `-nADDR` become `namesrvAddr=ADDR`; everything else goes to [`Config`].
 fn translate_args(args: Vec<String>) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
@@ -82,7 +71,7 @@ fn main() -> ExitCode {
         println!("ringmq-broker {VERSION}");
         return ExitCode::SUCCESS;
     }
-    init_logging();
+    ringmq_net::init_logging();
     let config =
         match translate_args(args).and_then(|a| Config::from_args(a).map_err(|e| e.to_string())) {
             Ok(c) => c,

@@ -4,7 +4,6 @@
 //! `tracing` (RUST_LOG, default `info`), serves until SIGTERM or SIGINT, then exits 0.
 
 use std::future::{Future, poll_fn};
-use std::io::IsTerminal;
 use std::pin::pin;
 use std::process::ExitCode;
 use std::task::Poll;
@@ -29,23 +28,13 @@ fn help() -> String {
     text
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .init();
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
         print!("{}", help());
         return ExitCode::SUCCESS;
     }
-    init_logging();
+    ringmq_net::init_logging();
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(e) => return fail(&format!("{e} (see ringmq-namesrv --help)")),
@@ -76,14 +65,17 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        let serve = pin!(namesrv::run(cfg));
+        // The signal future is polled first so SIGTERM/SIGINT are handled before the port
+        // accepts anything: a supervisor that stops us right after we answer must get a clean
+        // exit, not the default action (regression: the SIGTERM test failed under CPU load).
         let signal = pin!(shutdown_signal());
-        first(serve, signal).await
+        let serve = pin!(namesrv::run(cfg));
+        first(signal, serve).await
     });
     match outcome {
-        Either::Left(Err(e)) => fail(&e),
-        Either::Left(Ok(())) => ExitCode::SUCCESS,
-        Either::Right(name) => {
+        Either::Right(Err(e)) => fail(&e),
+        Either::Right(Ok(())) => ExitCode::SUCCESS,
+        Either::Left(name) => {
             tracing::info!("{name} received, shutting down");
             ExitCode::SUCCESS
         }

@@ -115,6 +115,13 @@ pub fn level_of(delay: Option<&str>, levels: usize) -> Option<usize> {
     (n > 0 && levels > 0).then(|| (n as u64).min(levels as u64) as usize)
 }
 
+/// When a message sent at `now_ms` with delay `level` (1-based, already clamped by
+/// [`level_of`]) is due, given the configured level delays.
+pub fn due_for_level(delays_ms: &[u64], level: usize, now_ms: i64) -> i64 {
+    let delay = delays_ms.get(level.saturating_sub(1)).copied().unwrap_or(0);
+    now_ms.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))
+}
+
 /// The engine's tag-code function: a schedule record's slot is its due time, every other
 /// record's the TAGS hash (what the send path computes at append; used by recovery).
 pub fn tag_code_of(view: &RecordView<'_>) -> i64 {
@@ -638,6 +645,19 @@ async fn reput(shard: &Shard, d: &Due) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn due_time_of_a_level() {
+        let delays = [1_000, 5_000, 10_000];
+        assert_eq!(due_for_level(&delays, 1, 100), 1_100);
+        assert_eq!(due_for_level(&delays, 3, 100), 10_100);
+        assert_eq!(
+            due_for_level(&delays, 9, 100),
+            100,
+            "beyond the table: no delay"
+        );
+        assert_eq!(due_for_level(&[u64::MAX], 1, 5), i64::MAX);
+    }
     use super::*;
 
     #[test]

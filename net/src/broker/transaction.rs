@@ -382,15 +382,7 @@ async fn commit_half(shard: &Shard, v: &RecordView<'_>, phys: u64) -> Result<(),
         properties::find(&props, keys::DELAY),
         shard.cfg.delay_levels_ms.len(),
     ) {
-        let delay = shard
-            .cfg
-            .delay_levels_ms
-            .get(level - 1)
-            .copied()
-            .unwrap_or(0);
-        let due = shard
-            .now_ms()
-            .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+        let due = schedule::due_for_level(&shard.cfg.delay_levels_ms, level, shard.now_ms());
         props = schedule::schedule_properties(&props, real, real_qid, due);
         topic = schedule::SCHEDULE_TOPIC.to_owned();
         qid = level as i32 - 1;

@@ -154,15 +154,7 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
     );
     if let (Some(level), false, false, false) = (level, batch, to_dlq, half) {
         // Delayed (spec §4.8): stored in the level's schedule queue, due time in the tag slot.
-        let delay = shard
-            .cfg
-            .delay_levels_ms
-            .get(level - 1)
-            .copied()
-            .unwrap_or(0);
-        let due = shard
-            .now_ms()
-            .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+        let due = schedule::due_for_level(&shard.cfg.delay_levels_ms, level, shard.now_ms());
         for r in &mut records {
             // With a level, timer properties are dropped: the level wins (spec §4.8).
             let props = without_timer(&r.properties);
