@@ -9,17 +9,19 @@ set -euo pipefail
 cd "$(dirname "$0")"
 cargo build --release --bins
 mkdir -p data
-target/release/ringmq-namesrv listenPort=9876 &
+# Both run in their own session (setsid), so a Ctrl-C reaches only this script, which then
+# stops them in order with one signal each: the broker first (it unregisters, answers parked
+# pulls, flushes and checkpoints while the name server still runs), then the name server. A
+# second signal would make the broker exit without its clean stop.
+setsid target/release/ringmq-namesrv listenPort=9876 &
 NAMESRV=$!
 # Loopback address by default so the whole setup stays on this machine; pass brokerIP1=… to
 # advertise another address to clients.
-target/release/ringmq-broker -n 127.0.0.1:9876 storePathRootDir=./data brokerIP1=127.0.0.1 "$@" &
+setsid target/release/ringmq-broker -n 127.0.0.1:9876 storePathRootDir=./data \
+  brokerIP1=127.0.0.1 "$@" &
 BROKER=$!
 
 stop() {
-  # Ctrl-C already sent SIGINT to both processes (same process group); a TERM from elsewhere
-  # did not. Either way: let the broker finish its clean stop (unregister, flush, checkpoint)
-  # while the name server still runs, then stop the name server.
   trap - INT TERM
   kill -TERM "$BROKER" 2>/dev/null && wait "$BROKER" 2>/dev/null || true
   kill -TERM "$NAMESRV" 2>/dev/null && wait "$NAMESRV" 2>/dev/null || true
