@@ -241,6 +241,22 @@ impl Config {
             .map(|(k, (_, source))| (k.clone(), source.clone()))
             .collect()
     }
+
+    /// Logs what a process does not use: keys it does not know (warning) and keys it accepts
+    /// only for compatibility with Java's configuration files (`ignored`, informational).
+    pub fn log_unused_keys(&self, documented: &[(&str, &str)], ignored: &[&str]) {
+        let known: Vec<&str> = documented
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(ignored.iter().copied())
+            .collect();
+        for (key, source) in self.unknown_keys(&known) {
+            tracing::warn!("unknown config key `{key}` (from {source}) is ignored; see --help");
+        }
+        for key in ignored.iter().filter(|k| self.raw(k).is_some()) {
+            tracing::info!("config key `{key}` is accepted for compatibility and has no effect");
+        }
+    }
 }
 
 /// Parses Java `.properties` text into `(line number, key, value)` triples.

@@ -237,3 +237,9 @@ impl Command {
         self.flag |= FLAG_ONEWAY;
     }
 }
+
+/// An ext map from literal pairs, for the header tests.
+#[cfg(test)]
+pub(crate) fn ext(pairs: &[(&str, &str)]) -> ExtFields {
+    pairs.iter().copied().collect()
+}

@@ -81,17 +81,7 @@ fn main() -> ExitCode {
         Ok(cfg) => Arc::new(cfg),
         Err(e) => return fail(&e.to_string()),
     };
-    let known: Vec<&str> = KEYS
-        .iter()
-        .map(|(k, _)| *k)
-        .chain(IGNORED_KEYS.iter().copied())
-        .collect();
-    for (key, source) in config.unknown_keys(&known) {
-        tracing::warn!("unknown config key `{key}` (from {source}) is ignored; see --help");
-    }
-    for key in IGNORED_KEYS.iter().filter(|k| config.raw(k).is_some()) {
-        tracing::info!("config key `{key}` is accepted for compatibility and has no effect");
-    }
+    config.log_unused_keys(KEYS, IGNORED_KEYS);
     match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

@@ -72,11 +72,8 @@ crate::ext_header! {
 mod tests {
     use super::*;
     use crate::command::ExtFields;
+    use crate::command::ext;
     use crate::typed::{FieldError, Header};
-
-    fn ext(pairs: &[(&str, &str)]) -> ExtFields {
-        pairs.iter().copied().collect()
-    }
 
     fn create_topic_ext() -> ExtFields {
         ext(&[

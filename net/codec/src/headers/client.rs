@@ -48,11 +48,8 @@ crate::ext_header! {
 mod tests {
     use super::*;
     use crate::command::ExtFields;
+    use crate::command::ext;
     use crate::typed::{FieldError, Header};
-
-    fn ext(pairs: &[(&str, &str)]) -> ExtFields {
-        pairs.iter().copied().collect()
-    }
 
     #[test]
     fn heartbeat_response_round_trip_and_absent_keys() {

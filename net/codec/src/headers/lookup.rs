@@ -33,12 +33,8 @@ crate::ext_header! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::ExtFields;
+    use crate::command::ext;
     use crate::typed::{FieldError, Header};
-
-    fn ext(pairs: &[(&str, &str)]) -> ExtFields {
-        pairs.iter().copied().collect()
-    }
 
     #[test]
     fn query_by_unique_key_as_java_sends_it() {

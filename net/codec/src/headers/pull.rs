@@ -85,11 +85,8 @@ crate::ext_header! {
 mod tests {
     use super::*;
     use crate::command::ExtFields;
+    use crate::command::ext;
     use crate::typed::{FieldError, Header};
-
-    fn ext(pairs: &[(&str, &str)]) -> ExtFields {
-        pairs.iter().copied().collect()
-    }
 
     /// A push consumer's pull as Java 5.x sends it (no subscription: it comes from the heartbeat).
     fn push_pull_ext() -> ExtFields {

@@ -262,10 +262,7 @@ crate::ext_header! {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ext(pairs: &[(&str, &str)]) -> ExtFields {
-        pairs.iter().copied().collect()
-    }
+    use crate::command::ext;
 
     fn sample() -> SendMessageRequestHeader {
         SendMessageRequestHeader {

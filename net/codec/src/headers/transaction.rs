@@ -51,12 +51,8 @@ crate::ext_header! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::ExtFields;
+    use crate::command::ext;
     use crate::typed::{FieldError, Header};
-
-    fn ext(pairs: &[(&str, &str)]) -> ExtFields {
-        pairs.iter().copied().collect()
-    }
 
     #[test]
     fn end_transaction_from_a_check_back() {
