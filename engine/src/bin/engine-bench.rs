@@ -266,6 +266,20 @@ struct EngineRun {
     p99_us: u64,
 }
 
+/// An async-flush engine run with `queues` queues in a fresh directory `name` (the shape
+/// every async scenario uses).
+fn async_run(args: &Args, name: &str, queues: i32) -> EngineRun {
+    engine_run(
+        &fresh(&args.dir, name),
+        FlushMode::Async,
+        Durability::Written,
+        SyncMethod::default(),
+        args.async_appenders,
+        queues,
+        args,
+    )
+}
+
 /// `appenders` tasks append for `seconds`, spread over `queues` queues.
 fn engine_run(
     root: &Path,
@@ -462,15 +476,7 @@ fn main() {
         raw_rec / 1e6
     );
 
-    let run8 = engine_run(
-        &fresh(&args.dir, "async8"),
-        FlushMode::Async,
-        Durability::Written,
-        SyncMethod::default(),
-        args.async_appenders,
-        8,
-        &args,
-    );
+    let run8 = async_run(&args, "async8", 8);
     let bps8 = run8.stats.write_bytes as f64 / run8.seconds;
     let batch8 = run8.stats.write_bytes as f64 / run8.stats.writes.max(1) as f64;
     let raw_batch = raw_buffered(&args.dir, batch8.max(4096.0) as usize, s);
@@ -487,26 +493,10 @@ fn main() {
     let mut rate_many = 0.0;
     for round in 0..2 {
         if round == 1 {
-            let again = engine_run(
-                &fresh(&args.dir, "async8"),
-                FlushMode::Async,
-                Durability::Written,
-                SyncMethod::default(),
-                args.async_appenders,
-                8,
-                &args,
-            );
+            let again = async_run(&args, "async8", 8);
             rate8 = (rate8 + again.appends as f64 / again.seconds) / 2.0;
         }
-        let many = engine_run(
-            &fresh(&args.dir, "asyncmany"),
-            FlushMode::Async,
-            Durability::Written,
-            SyncMethod::default(),
-            args.async_appenders,
-            args.many_queues,
-            &args,
-        );
+        let many = async_run(&args, "asyncmany", args.many_queues);
         rate_many += many.appends as f64 / many.seconds / 2.0;
     }
     println!(
