@@ -11,15 +11,18 @@ use crate::flush::FlushConfig;
 use crate::retention::RetentionConfig;
 use crate::types::FlushMode;
 
-/// How the next segment is prepared ahead of time, off the hot path.
+/// How a segment is prepared ahead of time, off the hot path: the segment the log starts in
+/// when the store opens, and the next one once the current one is half written.
 ///
-/// The default is [`Prealloc::Extend`]. `engine-bench` measures DESIGN.md's claim that
-/// overwriting a pre-filled file syncs faster than appending (command and numbers with
-/// `SyncMethod::default`): on this VM, 4 KiB write+fdatasync ran at 417 vs 275, 333 vs 341,
-/// 283 vs 292 and 269 vs 292 rounds/s (filled vs appending), and at the ~77 KB batches group
-/// commit reaches 288 vs 286, 280 vs 311 and 305 vs 283 — no consistent gain, while `Fill`
-/// writes a whole segment (1 GiB) of zeros per segment. Re-measure on real NVMe before
-/// switching.
+/// The default is [`Prealloc::Auto`]: `Fill` under sync flush, `Extend` under async flush.
+/// `fdatasync` after overwriting written blocks needs no journal commit for block allocation
+/// or the file size; after appending it does. `engine-bench` (raw pwrite+fdatasync of the
+/// ~77 KB batch group commit reaches with 64 appenders; 2-core VM, ext4 on virtio) measured
+/// overwriting a filled file at 8 329 vs 3 602 and 4 359 vs 3 278 rounds/s, and the engine's
+/// sync p50 at 253/221/256 µs with `Fill` vs 448/381/396 µs with `Extend` (alternating runs,
+/// `--only-sync`). Under async flush the sync is off the ack path, so the second write of
+/// every byte that `Fill` costs buys nothing; `Fill` also writes a whole segment (1 GiB by
+/// default) before the first append of a fresh sync-flush log completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prealloc {
     /// Create the empty file; writes extend it.
@@ -27,8 +30,21 @@ pub enum Prealloc {
     /// Create it and set its length (sparse): no block allocation ahead of time.
     Extend,
     /// Create it and write zeros over the whole length, then sync: later writes overwrite
-    /// allocated blocks, which DESIGN.md measured as syncing 2–3× faster than appending.
+    /// allocated, written blocks, and their fdatasync commits no metadata.
     Fill,
+    /// `Fill` when the store runs [`FlushMode::Sync`], `Extend` otherwise.
+    Auto,
+}
+
+impl Prealloc {
+    /// The concrete preparation for a store flushing as `mode` (never `Auto`).
+    pub fn resolve(self, mode: FlushMode) -> Prealloc {
+        match (self, mode) {
+            (Prealloc::Auto, FlushMode::Sync) => Prealloc::Fill,
+            (Prealloc::Auto, FlushMode::Async) => Prealloc::Extend,
+            (p, _) => p,
+        }
+    }
 }
 
 /// Recomputes the consume-queue tag slot of a stored record during recovery. The default is
@@ -79,7 +95,7 @@ impl StoreConfig {
             index_entries_per_file: 1 << 20,
             flush_mode: FlushMode::Async,
             flush: FlushConfig::default(),
-            prealloc: Prealloc::Extend,
+            prealloc: Prealloc::Auto,
             store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
             max_message_size: 4 << 20,
             checkpoint_interval_ms: 5_000,

@@ -201,6 +201,13 @@ fn group_commit_one_sync_for_many_appenders() {
     });
 }
 
+/// Lets background tasks (the next segment's pre-creation) finish, so the disk calls counted
+/// by `fail_call` are the append's own. On the simulated disk they complete in one poll, and
+/// every ready task runs before a timer fires.
+async fn background_settles() {
+    compio::time::sleep(std::time::Duration::from_millis(1)).await;
+}
+
 #[test]
 fn failed_write_fails_affected_appends_and_blocks_until_recovered() {
     block_on(async {
@@ -213,6 +220,7 @@ fn failed_write_fails_affected_appends_and_blocks_until_recovered() {
             .append(req("F", 0, b"one", "", Durability::Synced))
             .await
             .unwrap();
+        background_settles().await;
         disk.fail_call(1); // the next call is the write
         let err = store
             .append(req("F", 0, b"two", "", Durability::Synced))
@@ -254,6 +262,7 @@ fn failed_sync_fails_sync_appends_only() {
             .append(req("S", 0, b"one", "", Durability::Synced))
             .await
             .unwrap();
+        background_settles().await;
         disk.fail_call(2); // write succeeds, sync fails
         let err = store
             .append(req("S", 0, b"two", "", Durability::Synced))

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ringmq_engine::disk::{SyncMethod, UringDisk};
-use ringmq_engine::{AppendRequest, Durability, FlushMode, Store, StoreConfig, SystemClock};
+use ringmq_engine::{
+    AppendRequest, Durability, FlushMode, Prealloc, Store, StoreConfig, SystemClock,
+};
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone)]
@@ -40,6 +42,7 @@ struct Args {
     recovery_gib: f64,
     recovery_full_scan: bool,
     smoke: bool,
+    prealloc: Option<Prealloc>,
 }
 
 const HELP: &str = "engine-bench: raw disk baseline vs the ringmq engine, one run, one RESULT line
@@ -54,6 +57,8 @@ options:
   --recovery-gib G       also fill G GiB in a child, kill -9 it, time recovery (default off)
   --recovery-full-scan   the child never checkpoints, so recovery scans the whole log
   --smoke                tiny parameters (used by the test suite)
+  --prealloc P           engine segment preparation: create, extend or fill (default: the
+                         engine's default, StoreConfig::new)
   --time-open DIR        only time Store::open (recovery) of an existing store directory;
                          RINGMQ_CHUNK=<bytes> overrides the recovery read size
 ";
@@ -69,6 +74,7 @@ fn parse_args() -> Option<Args> {
         recovery_gib: 0.0,
         recovery_full_scan: false,
         smoke: false,
+        prealloc: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -87,6 +93,14 @@ fn parse_args() -> Option<Args> {
             "--recovery-gib" => a.recovery_gib = val().parse().unwrap(),
             "--recovery-full-scan" => a.recovery_full_scan = true,
             "--smoke" => a.smoke = true,
+            "--prealloc" => {
+                a.prealloc = Some(match val().as_str() {
+                    "create" => Prealloc::Create,
+                    "extend" => Prealloc::Extend,
+                    "fill" => Prealloc::Fill,
+                    other => panic!("--prealloc {other}: create, extend or fill"),
+                })
+            }
             "--only-async" => {
                 // For profiling: only the async-flush engine run (perf record -- engine-bench
                 // --only-async DIR).
@@ -101,6 +115,28 @@ fn parse_args() -> Option<Args> {
                     &a,
                 );
                 println!("{:.0} appends/s", r.appends as f64 / r.seconds);
+                let _ = std::fs::remove_dir_all(&dir);
+                return None;
+            }
+            "--only-sync" => {
+                // For profiling and A/B runs: only the sync-flush engine run (io_uring sync).
+                let dir = PathBuf::from(val());
+                let r = engine_run(
+                    &fresh(&dir, "sync"),
+                    FlushMode::Sync,
+                    Durability::Synced,
+                    SyncMethod::default(),
+                    a.sync_appenders,
+                    8,
+                    &a,
+                );
+                println!(
+                    "{:.0} appends/s, p50 {} µs, p99 {} µs",
+                    r.appends as f64 / r.seconds,
+                    r.p50_us,
+                    r.p99_us
+                );
+                let _ = std::fs::remove_dir_all(&dir);
                 return None;
             }
             "--time-open" => {
@@ -163,56 +199,103 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64().max(1e-9)
 }
 
-/// Plain buffered pwrite of `chunk`-byte writes for `seconds`: bytes/s.
-fn raw_buffered(dir: &Path, chunk: usize, seconds: f64) -> f64 {
-    let path = fresh(dir, "raw-buffered").join("f");
-    let f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    let buf = vec![0x5Au8; chunk];
-    let start = Instant::now();
-    let mut off = 0u64;
-    while start.elapsed().as_secs_f64() < seconds {
-        for _ in 0..64 {
-            f.write_all_at(&buf, off).unwrap();
-            off += chunk as u64;
-        }
-    }
-    let rate = off as f64 / secs(start.elapsed());
-    drop(f);
-    let _ = std::fs::remove_dir_all(path.parent().unwrap());
-    rate
+/// Where a raw run writes: a fresh file it extends (`Append`), or a file already filled with
+/// zeros and synced, overwritten from its start and wrapping at its end (`Overwrite`: the
+/// state of a segment the engine pre-filled with `Prealloc::Fill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileState {
+    Append,
+    Overwrite,
 }
 
-/// `pwrite` + `fdatasync` of `batch` bytes per round: (rounds/s, p50 µs, p99 µs).
-fn raw_write_sync(dir: &Path, batch: usize, seconds: f64, prefill: u64) -> (f64, u64, u64) {
-    let path = fresh(dir, "raw-sync").join("f");
-    let f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    if prefill > 0 {
+/// The pre-filled file of the `Overwrite` runs, created once per bench run.
+struct Filled {
+    path: PathBuf,
+    len: u64,
+}
+
+impl Filled {
+    fn create(dir: &Path, len: u64) -> Filled {
+        let path = fresh(dir, "raw-filled").join("f");
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
         let zeros = vec![0u8; 1 << 20];
         let mut off = 0;
-        while off < prefill {
+        while off < len {
             f.write_all_at(&zeros, off).unwrap();
             off += zeros.len() as u64;
         }
         f.sync_all().unwrap();
+        Filled { path, len }
     }
+
+    /// The file to write and the offset limit (wrap-around point); fresh for `Append`.
+    fn open(&self, dir: &Path, state: FileState) -> (std::fs::File, u64) {
+        match state {
+            FileState::Append => {
+                let path = fresh(dir, "raw-sync").join("f");
+                let f = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(true)
+                    .open(path)
+                    .unwrap();
+                (f, u64::MAX)
+            }
+            FileState::Overwrite => {
+                settle();
+                let f = OpenOptions::new().write(true).open(&self.path).unwrap();
+                (f, self.len)
+            }
+        }
+    }
+}
+
+/// Plain buffered pwrite of `chunk`-byte writes for `seconds`: bytes/s.
+fn raw_buffered(dir: &Path, chunk: usize, seconds: f64, filled: &Filled, state: FileState) -> f64 {
+    let (f, limit) = filled.open(dir, state);
+    let buf = vec![0x5Au8; chunk];
+    let start = Instant::now();
+    let mut off = 0u64;
+    let mut written = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        for _ in 0..64 {
+            if off + chunk as u64 > limit {
+                off = 0;
+            }
+            f.write_all_at(&buf, off).unwrap();
+            off += chunk as u64;
+            written += chunk as u64;
+        }
+    }
+    let rate = written as f64 / secs(start.elapsed());
+    drop(f);
+    let _ = std::fs::remove_dir_all(dir.join("raw-sync"));
+    rate
+}
+
+/// `pwrite` + `fdatasync` of `batch` bytes per round: (rounds/s, p50 µs, p99 µs).
+fn raw_write_sync(
+    dir: &Path,
+    batch: usize,
+    seconds: f64,
+    filled: &Filled,
+    state: FileState,
+) -> (f64, u64, u64) {
+    let (f, limit) = filled.open(dir, state);
     let buf = vec![0xA5u8; batch.max(1)];
     let mut hist = Histogram::<u64>::new(3).unwrap();
     let start = Instant::now();
     let mut off = 0u64;
     let mut rounds = 0u64;
-    while start.elapsed().as_secs_f64() < seconds
-        && (prefill == 0 || off + buf.len() as u64 <= prefill)
-    {
+    while start.elapsed().as_secs_f64() < seconds {
+        if off + buf.len() as u64 > limit {
+            off = 0;
+        }
         let t = Instant::now();
         f.write_all_at(&buf, off).unwrap();
         f.sync_data().unwrap();
@@ -222,7 +305,7 @@ fn raw_write_sync(dir: &Path, batch: usize, seconds: f64, prefill: u64) -> (f64,
     }
     let rate = rounds as f64 / secs(start.elapsed());
     drop(f);
-    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    let _ = std::fs::remove_dir_all(dir.join("raw-sync"));
     (
         rate,
         hist.value_at_quantile(0.5),
@@ -230,8 +313,62 @@ fn raw_write_sync(dir: &Path, batch: usize, seconds: f64, prefill: u64) -> (f64,
     )
 }
 
+/// [`raw_write_sync`] with the write and `fsync(DATASYNC)` as io_uring operations (what the
+/// engine does with `SyncMethod::Uring`), one after the other: (rounds/s, p50 µs, p99 µs).
+fn raw_uring_write_sync(
+    dir: &Path,
+    batch: usize,
+    seconds: f64,
+    filled: &Filled,
+    state: FileState,
+) -> (f64, u64, u64) {
+    let (path, limit) = match state {
+        FileState::Append => (fresh(dir, "raw-sync").join("f"), u64::MAX),
+        FileState::Overwrite => {
+            settle();
+            (filled.path.clone(), filled.len)
+        }
+    };
+    let rt = compio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(async {
+        let f = compio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let mut buf = vec![0xA5u8; batch.max(1)];
+        let mut hist = Histogram::<u64>::new(3).unwrap();
+        let start = Instant::now();
+        let mut off = 0u64;
+        let mut rounds = 0u64;
+        while start.elapsed().as_secs_f64() < seconds {
+            if off + buf.len() as u64 > limit {
+                off = 0;
+            }
+            let t = Instant::now();
+            let mut w = &f;
+            let compio::BufResult(r, b) =
+                compio::io::AsyncWriteAtExt::write_all_at(&mut w, buf, off).await;
+            r.unwrap();
+            buf = b;
+            f.sync_data().await.unwrap();
+            hist.record(t.elapsed().as_micros() as u64).unwrap();
+            off += buf.len() as u64;
+            rounds += 1;
+        }
+        (
+            rounds as f64 / secs(start.elapsed()),
+            hist.value_at_quantile(0.5),
+            hist.value_at_quantile(0.99),
+        )
+    });
+    let _ = std::fs::remove_dir_all(dir.join("raw-sync"));
+    r
+}
+
 /// io_uring `fsync(DATASYNC)` vs the syscall on the same file, after 4 KiB writes: rounds/s.
-fn raw_uring_vs_syscall(dir: &Path, seconds: f64) -> (f64, f64) {
+fn raw_uring_vs_syscall(dir: &Path, seconds: f64, filled: &Filled) -> (f64, f64) {
     let path = fresh(dir, "raw-uring").join("f");
     let rt = compio::runtime::Runtime::new().unwrap();
     let uring = rt.block_on(async {
@@ -248,7 +385,7 @@ fn raw_uring_vs_syscall(dir: &Path, seconds: f64) -> (f64, f64) {
         }
         n as f64 / secs(start.elapsed())
     });
-    let (syscall, _, _) = raw_write_sync(dir, 4096, seconds, 0);
+    let (syscall, _, _) = raw_write_sync(dir, 4096, seconds, filled, FileState::Append);
     (uring, syscall)
 }
 
@@ -256,6 +393,45 @@ fn engine_config(root: &Path, mode: FlushMode) -> StoreConfig {
     let mut cfg = StoreConfig::new(root);
     cfg.flush_mode = mode;
     cfg
+}
+
+/// Raw write+fdatasync figures around one engine run, per method and file state: (rounds/s,
+/// p50 µs, p99 µs), rounds averaged and latencies the worse of before and after.
+struct RawSync {
+    append: (f64, u64, u64),
+    overwrite: (f64, u64, u64),
+    uring_append: (f64, u64, u64),
+    uring_overwrite: (f64, u64, u64),
+}
+
+type Raw = (f64, u64, u64);
+
+impl RawSync {
+    /// `before` and `after` in [`RawSync`]'s field order, `after` reversed.
+    fn around(before: [Raw; 4], after: [Raw; 4]) -> RawSync {
+        let merge = |a: Raw, b: Raw| ((a.0 + b.0) / 2.0, a.1.max(b.1), a.2.max(b.2));
+        RawSync {
+            append: merge(before[0], after[3]),
+            overwrite: merge(before[1], after[2]),
+            uring_append: merge(before[2], after[1]),
+            uring_overwrite: merge(before[3], after[0]),
+        }
+    }
+
+    /// The fastest method and file state's rounds/s and its p99: the baseline the targets
+    /// use.
+    fn best(&self) -> (f64, u64) {
+        let all = [
+            self.append,
+            self.overwrite,
+            self.uring_append,
+            self.uring_overwrite,
+        ];
+        let b = all
+            .into_iter()
+            .fold(all[0], |b, r| if r.0 > b.0 { r } else { b });
+        (b.0, b.2)
+    }
 }
 
 struct EngineRun {
@@ -293,12 +469,34 @@ fn engine_run(
     let rt = compio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let disk = UringDisk::new(sync).unwrap();
-        let store = Rc::new(
-            Store::open(disk, engine_config(root, mode), Rc::new(SystemClock))
-                .await
-                .unwrap(),
-        );
+        let mut cfg = engine_config(root, mode);
+        if let Some(p) = args.prealloc {
+            cfg.prealloc = p;
+        }
+        if args.smoke {
+            cfg.segment_size = 16 << 20; // a pre-filled segment is written whole
+        }
+        let store = Rc::new(Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap());
         let body = Rc::new(vec![0x42u8; args.record_size]);
+        // One append before the clock starts: it waits for the first segment to be prepared
+        // (zero-filled under `Prealloc::Fill`), which is start-up work, not append work.
+        store
+            .append(AppendRequest {
+                topic: "BenchTopic",
+                queue_id: 0,
+                body: &body,
+                flag: 0,
+                sys_flag: 0,
+                born_timestamp: 1_700_000_000_000,
+                born_host: "127.0.0.1:40000".parse().unwrap(),
+                properties: "",
+                reconsume_times: 0,
+                prepared_transaction_offset: 0,
+                tag_code: 0,
+                durability: Durability::Synced,
+            })
+            .await
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
         let count = Rc::new(Cell::new(0u64));
         let hist = Rc::new(std::cell::RefCell::new(Histogram::<u64>::new(3).unwrap()));
@@ -312,12 +510,13 @@ fn engine_run(
                 let born_host = "127.0.0.1:40000".parse().unwrap();
                 let mut i = 0u64;
                 while Instant::now() < deadline {
+                    // The producer's side of the work (a unique key per message), kept
+                    // cheap so the figure is the engine's: no formatting machinery.
                     props.clear();
-                    use std::fmt::Write as _;
-                    let _ = write!(
-                        props,
-                        "TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}{a:016X}{i:016X}\u{2}WAIT\u{1}true\u{2}"
-                    );
+                    props.push_str("TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}");
+                    push_hex(&mut props, a as u64);
+                    push_hex(&mut props, i);
+                    props.push_str("\u{2}WAIT\u{1}true\u{2}");
                     let q = ((a as u64 + i * appenders as u64) % queues as u64) as i32;
                     let req = AppendRequest {
                         topic: "BenchTopic",
@@ -357,6 +556,14 @@ fn engine_run(
         drop(h);
         run
     })
+}
+
+/// Appends `v` as 16 upper-case hex digits.
+fn push_hex(dst: &mut String, v: u64) {
+    for shift in (0..16).rev() {
+        let d = ((v >> (shift * 4)) & 0xF) as u8;
+        dst.push(char::from(if d < 10 { b'0' + d } else { b'A' + d - 10 }));
+    }
 }
 
 /// The child of the recovery scenario: fill `bytes` of log, say so, wait to be killed.
@@ -467,8 +674,11 @@ fn main() {
         args.record_size
     );
 
-    let raw_1m = raw_buffered(&args.dir, 1 << 20, s);
-    let raw_rec = raw_buffered(&args.dir, args.record_size, s);
+    // One pre-filled file serves every `Overwrite` run (the engine's segments are pre-filled
+    // too, `Prealloc::Fill`); each target ratio is taken against the faster file state.
+    let filled = Filled::create(&args.dir, if args.smoke { 8 << 20 } else { 512 << 20 });
+    let raw_1m = raw_buffered(&args.dir, 1 << 20, s, &filled, FileState::Append);
+    let raw_rec = raw_buffered(&args.dir, args.record_size, s, &filled, FileState::Append);
     println!(
         "raw buffered pwrite: 1 MiB chunks {:.0} MB/s, {} B chunks {:.0} MB/s",
         raw_1m / 1e6,
@@ -479,13 +689,17 @@ fn main() {
     let run8 = async_run(&args, "async8", 8);
     let bps8 = run8.stats.write_bytes as f64 / run8.seconds;
     let batch8 = run8.stats.write_bytes as f64 / run8.stats.writes.max(1) as f64;
-    let raw_batch = raw_buffered(&args.dir, batch8.max(4096.0) as usize, s);
+    let batch8_len = batch8.max(4096.0) as usize;
+    let raw_batch_append = raw_buffered(&args.dir, batch8_len, s, &filled, FileState::Append);
+    let raw_batch_over = raw_buffered(&args.dir, batch8_len, s, &filled, FileState::Overwrite);
+    let raw_batch = raw_batch_append.max(raw_batch_over);
     println!(
-        "engine async, 8 queues: {:.0} appends/s, {:.0} MB/s, {:.0} B per write; raw pwrite at that size {:.0} MB/s",
+        "engine async, 8 queues: {:.0} appends/s, {:.0} MB/s, {:.0} B per write; raw pwrite at that size {:.0} MB/s appending, {:.0} MB/s overwriting a filled file",
         run8.appends as f64 / run8.seconds,
         bps8 / 1e6,
         batch8,
-        raw_batch / 1e6
+        raw_batch_append / 1e6,
+        raw_batch_over / 1e6
     );
     // Queue counts alternate (8, many, 8, many) so a change of the disk's mood between runs
     // hits both sides of the ratio.
@@ -507,13 +721,25 @@ fn main() {
     );
 
     // Each engine sync run is bracketed by raw pwrite+fdatasync runs at the batch size group
-    // commit reaches (one record per appender): this disk's fdatasync latency changes by 10×
-    // from minute to minute, and the ratio must compare like with like.
+    // commit reaches (one record per appender), in both file states: this disk's fdatasync
+    // latency changes by 10× from minute to minute, and the ratio must compare like with like.
     let batch_bytes = (args.sync_appenders as f64 * rec_len) as usize;
+    let raw_around = |state, uring: bool| {
+        if uring {
+            raw_uring_write_sync(&args.dir, batch_bytes, s / 8.0, &filled, state)
+        } else {
+            raw_write_sync(&args.dir, batch_bytes, s / 8.0, &filled, state)
+        }
+    };
     let mut sync_runs = Map::new();
-    let mut best: Option<(SyncMethod, EngineRun, (f64, u64, u64))> = None;
+    let mut best: Option<(SyncMethod, EngineRun, RawSync)> = None;
     for method in [SyncMethod::Thread, SyncMethod::Uring] {
-        let before = raw_write_sync(&args.dir, batch_bytes, s / 2.0, 0);
+        let before = [
+            raw_around(FileState::Append, false),
+            raw_around(FileState::Overwrite, false),
+            raw_around(FileState::Append, true),
+            raw_around(FileState::Overwrite, true),
+        ];
         let r = engine_run(
             &fresh(&args.dir, "sync"),
             FlushMode::Sync,
@@ -523,24 +749,41 @@ fn main() {
             8,
             &args,
         );
-        let after = raw_write_sync(&args.dir, batch_bytes, s / 2.0, 0);
-        let raw = (
-            (before.0 + after.0) / 2.0,
-            before.1.max(after.1),
-            before.2.max(after.2),
-        );
+        let after = [
+            raw_around(FileState::Overwrite, true),
+            raw_around(FileState::Append, true),
+            raw_around(FileState::Overwrite, false),
+            raw_around(FileState::Append, false),
+        ];
+        let raw = RawSync::around(before, after);
         let rate = r.appends as f64 / r.seconds;
         let per_sync = r.appends as f64 / r.stats.syncs.max(1) as f64;
-        let raw_rate = raw.0 * args.sync_appenders as f64;
+        let (raw_rounds, raw_p99) = raw.best();
+        let raw_rate = raw_rounds * args.sync_appenders as f64;
         println!(
-            "engine sync ({method:?}), {} appenders: {rate:.0} appends/s, {per_sync:.1} appends per fdatasync, p50 {} µs, p99 {} µs; raw pwrite+fdatasync of {batch_bytes} B around it: {:.0} rounds/s = {raw_rate:.0} records/s, p99 {} µs",
-            args.sync_appenders, r.p50_us, r.p99_us, raw.0, raw.2
+            "engine sync ({method:?}), {} appenders: {rate:.0} appends/s, {per_sync:.1} appends per fdatasync, p50 {} µs, p99 {} µs; raw write+fdatasync of {batch_bytes} B around it: appending {:.0} rounds/s (p99 {} µs), overwriting a filled file {:.0} rounds/s (p99 {} µs), io_uring appending {:.0} (p99 {} µs), io_uring overwriting {:.0} (p99 {} µs); best = {raw_rate:.0} records/s",
+            args.sync_appenders,
+            r.p50_us,
+            r.p99_us,
+            raw.append.0,
+            raw.append.2,
+            raw.overwrite.0,
+            raw.overwrite.2,
+            raw.uring_append.0,
+            raw.uring_append.2,
+            raw.uring_overwrite.0,
+            raw.uring_overwrite.2
         );
         sync_runs.insert(
             format!("{method:?}"),
             json!({"appends_per_s": rate, "appends_per_sync": per_sync, "p50_us": r.p50_us, "p99_us": r.p99_us,
-                   "raw_rounds_per_s": raw.0, "raw_records_per_s": raw_rate, "raw_p99_us": raw.2,
-                   "throughput_vs_raw": rate / raw_rate, "p99_vs_raw_p99": r.p99_us as f64 / raw.2.max(1) as f64}),
+                   "raw_append_rounds_per_s": raw.append.0, "raw_append_p99_us": raw.append.2,
+                   "raw_overwrite_rounds_per_s": raw.overwrite.0, "raw_overwrite_p99_us": raw.overwrite.2,
+                   "raw_uring_append_rounds_per_s": raw.uring_append.0, "raw_uring_append_p99_us": raw.uring_append.2,
+                   "raw_uring_overwrite_rounds_per_s": raw.uring_overwrite.0, "raw_uring_overwrite_p99_us": raw.uring_overwrite.2,
+                   "raw_best_records_per_s": raw_rate, "raw_best_p99_us": raw_p99,
+                   "throughput_vs_raw": rate / raw_rate, "p99_vs_raw_p99": r.p99_us as f64 / raw_p99.max(1) as f64,
+                   "throughput_vs_raw_append": rate / (raw.append.0 * args.sync_appenders as f64)}),
         );
         if best
             .as_ref()
@@ -549,21 +792,16 @@ fn main() {
             best = Some((method, r, raw));
         }
     }
-    let (best_method, sync_run, (raw_rounds, raw_p50, raw_p99)) = best.unwrap();
+    let (best_method, sync_run, raw_sync) = best.unwrap();
+    let (raw_rounds, raw_p99) = raw_sync.best();
     let raw_sync_rate = raw_rounds * args.sync_appenders as f64;
-    let prefill = if args.smoke { 8 << 20 } else { 1 << 30 };
-    let (over_rounds, _, over_p99) = raw_write_sync(&args.dir, batch_bytes, s, prefill);
-    let (app4k, _, _) = raw_write_sync(&args.dir, 4096, s, 0);
-    let (over4k, _, _) = raw_write_sync(&args.dir, 4096, s, prefill);
-    let (uring_fsync, syscall_fsync) = raw_uring_vs_syscall(&args.dir, s);
+    let (app4k, _, _) = raw_write_sync(&args.dir, 4096, s / 2.0, &filled, FileState::Append);
+    let (over4k, _, _) = raw_write_sync(&args.dir, 4096, s / 2.0, &filled, FileState::Overwrite);
+    let (uring_fsync, syscall_fsync) = raw_uring_vs_syscall(&args.dir, s / 2.0, &filled);
     let sync_rate = sync_run.appends as f64 / sync_run.seconds;
-    println!(
-        "raw pwrite+fdatasync of {batch_bytes} B (around the faster engine run): {raw_rounds:.0} rounds/s = {raw_sync_rate:.0} records/s, p50 {raw_p50} µs, p99 {raw_p99} µs; overwriting a filled file {over_rounds:.0} rounds/s (p99 {over_p99} µs)"
-    );
     println!(
         "raw 4 KiB write+fdatasync: append {app4k:.0}/s, overwrite filled {over4k:.0}/s; io_uring fsync {uring_fsync:.0}/s vs syscall {syscall_fsync:.0}/s"
     );
-
     let mut recovery_json = Value::Null;
     if args.recovery_gib > 0.0 {
         let (t, bytes, queues) = recovery(&args);
@@ -582,6 +820,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(args.dir.join("async8"));
     let _ = std::fs::remove_dir_all(args.dir.join("asyncmany"));
     let _ = std::fs::remove_dir_all(args.dir.join("sync"));
+    let _ = std::fs::remove_dir_all(args.dir.join("raw-filled"));
 
     out.insert("record_body_bytes".into(), json!(args.record_size));
     out.insert("seconds_per_scenario".into(), json!(s));
@@ -592,7 +831,7 @@ fn main() {
     );
     out.insert(
         "raw_buffered_engine_batch_bytes_per_s".into(),
-        json!(raw_batch),
+        json!({"append": raw_batch_append, "overwrite_filled": raw_batch_over}),
     );
     out.insert(
         "engine_async_8q".into(),
@@ -607,7 +846,7 @@ fn main() {
         "sync_method_faster".into(),
         json!(format!("{best_method:?}")),
     );
-    out.insert("raw_write_fdatasync".into(), json!({"batch_bytes": batch_bytes, "rounds_per_s": raw_rounds, "records_per_s": raw_sync_rate, "p50_us": raw_p50, "p99_us": raw_p99, "overwrite_filled_rounds_per_s": over_rounds, "overwrite_filled_p99_us": over_p99}));
+    out.insert("raw_write_fdatasync".into(), json!({"batch_bytes": batch_bytes, "append_rounds_per_s": raw_sync.append.0, "append_p50_us": raw_sync.append.1, "append_p99_us": raw_sync.append.2, "overwrite_filled_rounds_per_s": raw_sync.overwrite.0, "overwrite_filled_p50_us": raw_sync.overwrite.1, "overwrite_filled_p99_us": raw_sync.overwrite.2, "uring_append_rounds_per_s": raw_sync.uring_append.0, "uring_overwrite_filled_rounds_per_s": raw_sync.uring_overwrite.0, "uring_overwrite_filled_p50_us": raw_sync.uring_overwrite.1, "best_records_per_s": raw_sync_rate}));
     out.insert("raw_4k_fdatasync".into(), json!({"append_per_s": app4k, "overwrite_filled_per_s": over4k, "io_uring_fsync_per_s": uring_fsync, "syscall_fdatasync_per_s": syscall_fsync}));
     out.insert("recovery".into(), recovery_json);
     out.insert(

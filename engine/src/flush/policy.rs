@@ -9,6 +9,10 @@
 //!   become one write. It is submitted at the end of the turn ([`Event::Tick`]) once the
 //!   oldest pending byte has waited `batch_delay_us` (0: at once), or as soon as
 //!   `batch_bytes_max` bytes are pending.
+//! - Mid-turn, when no write is in flight and `write_chunk_bytes` are pending, the write is
+//!   submitted at once (on [`Event::Appended`], or on [`Event::WriteDone`] of the previous
+//!   one): the kernel copies the first part of a big turn while the rest is still being
+//!   encoded, instead of the two taking turns.
 //! - A sync is submitted when a sync-durability append waits on written bytes (not while the
 //!   write it waits for is still in flight), or every `flush_interval_ms` for async-flush data.
 //! - A failed write or sync fails exactly the appends it covered or that wait behind it, and
@@ -25,6 +29,10 @@ pub struct FlushConfig {
     /// Periodic sync of written data for async-flush appends (RocketMQ
     /// `flushIntervalCommitLog`, 500 ms).
     pub flush_interval_ms: u64,
+    /// Pending bytes that start a write mid-turn when none is in flight (`u64::MAX`: only
+    /// at the end of a turn). Sized so a write is big enough to be cheap per byte, and small
+    /// enough that a turn of hundreds of appenders splits into a few overlapping writes.
+    pub write_chunk_bytes: u64,
 }
 
 impl Default for FlushConfig {
@@ -33,6 +41,7 @@ impl Default for FlushConfig {
             batch_bytes_max: 4 << 20,
             batch_delay_us: 0,
             flush_interval_ms: 500,
+            write_chunk_bytes: 128 << 10,
         }
     }
 }
@@ -183,6 +192,7 @@ impl FlushPolicy {
                 if self.appended - self.written >= self.cfg.batch_bytes_max {
                     self.write_due = true;
                 }
+                self.maybe_write_chunk(out);
             }
             Event::WriteDone { to, ok } => {
                 self.write_to = None;
@@ -192,6 +202,7 @@ impl FlushPolicy {
                 self.written = to;
                 out.push(Action::AckWritten { upto: to });
                 self.maybe_sync(None, out);
+                self.maybe_write_chunk(out);
             }
             Event::SyncDone { upto, ok } => {
                 self.sync_upto = None;
@@ -226,6 +237,13 @@ impl FlushPolicy {
             from: self.written,
             to: self.appended,
         });
+    }
+
+    /// Submits a write mid-turn when a chunk is pending and nothing is being written.
+    fn maybe_write_chunk(&mut self, out: &mut Vec<Action>) {
+        if self.write_to.is_none() && self.appended - self.written >= self.cfg.write_chunk_bytes {
+            self.submit_write(out);
+        }
     }
 
     fn maybe_sync(&mut self, now_us: Option<u64>, out: &mut Vec<Action>) {
@@ -270,6 +288,7 @@ mod tests {
                 batch_bytes_max: 1000,
                 batch_delay_us: 0,
                 flush_interval_ms: 10,
+                write_chunk_bytes: u64::MAX,
             },
             0,
             0,
@@ -356,6 +375,7 @@ mod tests {
                 batch_bytes_max: 1000,
                 batch_delay_us: 500,
                 flush_interval_ms: 10,
+                write_chunk_bytes: u64::MAX,
             },
             0,
             0,
@@ -398,6 +418,7 @@ mod tests {
                 batch_bytes_max: 1000,
                 batch_delay_us: 50,
                 flush_interval_ms: 10,
+                write_chunk_bytes: u64::MAX,
             },
             0,
             0,
@@ -509,6 +530,50 @@ mod tests {
                 written: 10,
                 durable: 0
             }]
+        );
+    }
+
+    #[test]
+    fn a_pending_chunk_is_written_mid_turn_when_nothing_is_in_flight() {
+        let mut p = FlushPolicy::new(
+            FlushConfig {
+                batch_bytes_max: 10_000,
+                batch_delay_us: 0,
+                flush_interval_ms: 10,
+                write_chunk_bytes: 100,
+            },
+            0,
+            0,
+        );
+        let appended = |p: &mut FlushPolicy, end| {
+            run(
+                p,
+                Event::Appended {
+                    end,
+                    wants_sync: false,
+                    now_us: 0,
+                },
+            )
+        };
+        assert!(appended(&mut p, 99).is_empty());
+        assert_eq!(appended(&mut p, 150), [Action::Write { from: 0, to: 150 }]);
+        // While that write is in flight, more chunks accumulate into one pending range ...
+        assert!(appended(&mut p, 300).is_empty());
+        assert!(appended(&mut p, 420).is_empty());
+        // ... written as soon as the previous write is done, without waiting for a tick.
+        assert_eq!(
+            run(&mut p, Event::WriteDone { to: 150, ok: true }),
+            [
+                Action::AckWritten { upto: 150 },
+                Action::Write { from: 150, to: 420 }
+            ]
+        );
+        // A remainder below a chunk waits for the end of the turn.
+        assert!(appended(&mut p, 450).is_empty());
+        assert!(run(&mut p, Event::WriteDone { to: 420, ok: true }).len() == 1);
+        assert_eq!(
+            run(&mut p, Event::Tick { now_us: 1 }),
+            [Action::Write { from: 420, to: 450 }]
         );
     }
 }

@@ -5,6 +5,7 @@
 //! CRC alone does not notice a torn or flipped header, and Java clients parse the property as
 //! an ordinary one.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use ringmq_codec::message::properties::{self, keys};
@@ -23,18 +24,49 @@ pub struct Placement {
     pub store_host: SocketAddr,
 }
 
-/// The property string without any `__CRC32#` pair (a message re-stored from an old record,
-/// such as a retry, carries the old record's CRC).
-fn strip_crc_property(props: &str) -> Option<String> {
+/// The property string as stored: without any `__CRC32#` pair (a message re-stored from an
+/// old record, such as a retry, carries the old record's CRC). Borrowed unless there is one.
+pub fn stored_properties(props: &str) -> Cow<'_, str> {
     if !props.contains(keys::CRC32) {
-        return None;
+        return Cow::Borrowed(props);
     }
     let mut out = String::with_capacity(props.len());
     properties::encode(
         properties::iter(props).filter(|(k, _)| *k != keys::CRC32),
         &mut out,
     );
-    Some(out)
+    Cow::Owned(out)
+}
+
+/// What the append path indexes, found in one pass over the property string (the last
+/// occurrence wins, as in `properties::find`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexKeys<'a> {
+    /// The `KEYS` value: space-separated business keys.
+    pub keys: Option<&'a str>,
+    pub uniq_key: Option<&'a str>,
+}
+
+impl<'a> IndexKeys<'a> {
+    pub fn of(props: &'a str) -> Self {
+        let mut out = IndexKeys::default();
+        for (name, value) in properties::iter(props) {
+            if name == keys::KEYS {
+                out.keys = Some(value);
+            } else if name == keys::UNIQ_KEY {
+                out.uniq_key = Some(value);
+            }
+        }
+        out
+    }
+
+    /// Every key to index: the business keys (empty pieces dropped), then UNIQ_KEY.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> {
+        self.keys
+            .into_iter()
+            .flat_map(|v| v.split(' ').filter(|k| !k.is_empty()))
+            .chain(self.uniq_key)
+    }
 }
 
 /// The record's fields for `req` at `at`, with `props` as the property string.
@@ -57,10 +89,13 @@ fn fields<'a>(req: &AppendRequest<'a>, props: &'a str, at: &Placement) -> Record
     }
 }
 
-/// Size of the record `req` will be, checking every length.
-pub fn encoded_len(req: &AppendRequest<'_>, store_host: SocketAddr) -> Result<usize, MessageError> {
-    let stripped = strip_crc_property(req.properties);
-    let props = stripped.as_deref().unwrap_or(req.properties);
+/// Size of the record `req` will be with `props` ([`stored_properties`] of its properties),
+/// checking every length.
+pub fn encoded_len(
+    req: &AppendRequest<'_>,
+    props: &str,
+    store_host: SocketAddr,
+) -> Result<usize, MessageError> {
     let at = Placement {
         phys_offset: 0,
         queue_offset: 0,
@@ -70,14 +105,14 @@ pub fn encoded_len(req: &AppendRequest<'_>, store_host: SocketAddr) -> Result<us
     fields(req, props, &at).encoded_len(RecordCrc::Append)
 }
 
-/// Appends the record to `dst`; returns its length.
+/// Appends the record with `props` ([`stored_properties`] of its properties) to `dst`;
+/// returns its length.
 pub fn encode(
     req: &AppendRequest<'_>,
+    props: &str,
     at: &Placement,
     dst: &mut Vec<u8>,
 ) -> Result<usize, MessageError> {
-    let stripped = strip_crc_property(req.properties);
-    let props = stripped.as_deref().unwrap_or(req.properties);
     fields(req, props, at).encode(RecordCrc::Append, dst)
 }
 
@@ -106,4 +141,28 @@ pub fn verify(buf: &[u8], phys: u64) -> Result<RecordView<'_>, Invalid> {
         });
     }
     Ok(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_match_the_property_lookups() {
+        let props = "KEYS\u{1}a  b\u{2}TAGS\u{1}t\u{2}UNIQ_KEY\u{1}U1\u{2}KEYS\u{1}c d\u{2}";
+        let keys: Vec<&str> = IndexKeys::of(props).iter().collect();
+        let mut expected: Vec<&str> = properties::business_keys(props).collect();
+        expected.extend(properties::find(props, keys::UNIQ_KEY));
+        assert_eq!(keys, expected);
+        assert_eq!(keys, ["c", "d", "U1"]);
+        assert_eq!(IndexKeys::of("TAGS\u{1}t\u{2}").iter().count(), 0);
+    }
+
+    #[test]
+    fn stored_properties_drop_only_an_old_record_crc() {
+        let plain = "TAGS\u{1}t\u{2}";
+        assert!(matches!(stored_properties(plain), Cow::Borrowed(p) if p == plain));
+        let with_crc = "TAGS\u{1}t\u{2}__CRC32#\u{1}0000000042\u{2}";
+        assert_eq!(stored_properties(with_crc), "TAGS\u{1}t\u{2}");
+    }
 }

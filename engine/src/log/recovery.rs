@@ -94,7 +94,7 @@ pub fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::record::{Placement, encode};
+    use crate::log::record::{Placement, encode, stored_properties};
     use crate::types::{AppendRequest, Durability};
 
     fn log_of(n: usize) -> (Vec<u8>, Vec<usize>) {
@@ -122,7 +122,8 @@ mod tests {
                 store_timestamp: 2,
                 store_host: "127.0.0.1:2".parse().unwrap(),
             };
-            encode(&req, &at, &mut buf).unwrap();
+            let props = stored_properties(req.properties);
+            encode(&req, &props, &at, &mut buf).unwrap();
             ends.push(buf.len());
         }
         (buf, ends)

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::future::poll_fn;
 use std::task::Poll;
 
-use ringmq_codec::message::properties::{self, keys};
 use ringmq_codec::message::record::encode_blank;
 
 use super::{Inner, State, Store};
@@ -14,7 +13,7 @@ use crate::disk::Disk;
 use crate::error::StorageError;
 use crate::flush::Event;
 use crate::index::{IndexEntry, key_hash};
-use crate::log::record::{self, Placement};
+use crate::log::record::{self, IndexKeys, Placement};
 use crate::log::segment::{BLANK_MIN_LEN, place};
 use crate::queue::{ConsumeQueue, CqEntry};
 use crate::types::{AppendRequest, AppendResult, Durability, PhysOffset, QueueOffset};
@@ -88,7 +87,8 @@ impl<D: Disk> Inner<D> {
                 self.cfg.max_message_size
             )));
         }
-        let len = record::encoded_len(req, self.cfg.store_host)
+        let props = record::stored_properties(req.properties);
+        let len = record::encoded_len(req, &props, self.cfg.store_host)
             .map_err(|e| StorageError::invalid(e.to_string()))? as u64;
         if len + BLANK_MIN_LEN > self.cfg.segment_size {
             return Err(StorageError::invalid(format!(
@@ -108,7 +108,7 @@ impl<D: Disk> Inner<D> {
             encode_blank(blank as usize, &mut st.log.buf);
             st.log.first_ts.insert(phys, now_ms);
         }
-        record::encode(req, &at, &mut st.log.buf)
+        record::encode(req, &props, &at, &mut st.log.buf)
             .map_err(|e| StorageError::invalid(e.to_string()))?;
         queue.push(CqEntry {
             phys,
@@ -116,24 +116,19 @@ impl<D: Disk> Inner<D> {
             tag_code: req.tag_code,
         });
         let topic = queue.topic.clone();
-        st.log
+        let seg = phys - phys % self.cfg.segment_size;
+        if st
+            .log
             .first_ts
-            .entry(phys - phys % self.cfg.segment_size)
-            .or_insert(now_ms);
-        for key in properties::business_keys(req.properties) {
+            .last_key_value()
+            .is_none_or(|(s, _)| *s < seg)
+        {
+            st.log.first_ts.insert(seg, now_ms);
+        }
+        for key in IndexKeys::of(req.properties).iter() {
             st.index.add(
                 IndexEntry {
                     key_hash: key_hash(req.topic, key),
-                    phys,
-                    store_timestamp: now_ms,
-                },
-                true,
-            );
-        }
-        if let Some(uniq) = properties::find(req.properties, keys::UNIQ_KEY) {
-            st.index.add(
-                IndexEntry {
-                    key_hash: key_hash(req.topic, uniq),
                     phys,
                     store_timestamp: now_ms,
                 },
@@ -221,6 +216,20 @@ fn queue_mut<'a, F>(
 }
 
 impl<D: Disk> Store<D> {
+    /// Tells the group commit about bytes appended up to `end` (a chunk may start a write at
+    /// once) and makes the driver end the turn. The batch is stamped with the driver's last
+    /// tick rather than a clock read per append.
+    fn appended(&self, epoch: u64, end: u64, wants_sync: bool) {
+        let now_us = self.inner.last_tick_us.get();
+        let event = Event::Appended {
+            end,
+            wants_sync,
+            now_us,
+        };
+        super::driver::feed(&self.inner, epoch, event);
+        self.inner.kick.kick();
+    }
+
     /// Appends one message. Resolves when the record is written (`Durability::Written`) or
     /// durable (`Durability::Synced`); a failed write or sync fails it with the cause.
     pub async fn append(&self, req: AppendRequest<'_>) -> Result<AppendResult, StorageError> {
@@ -233,14 +242,7 @@ impl<D: Disk> Store<D> {
             (inner.generation.get(), end, result)
         };
         let wants_sync = req.durability == Durability::Synced;
-        inner.post(
-            epoch,
-            Event::Appended {
-                end,
-                wants_sync,
-                now_us: inner.now_us(),
-            },
-        );
+        self.appended(epoch, end, wants_sync);
         inner.wait_ack(epoch, end, req.durability).await?;
         Ok(result)
     }
@@ -256,8 +258,12 @@ impl<D: Disk> Store<D> {
         inner.wait_for_room().await?;
         for r in reqs {
             check_topic(r.topic)?;
-            record::encoded_len(r, inner.cfg.store_host)
-                .map_err(|e| StorageError::invalid(e.to_string()))?;
+            record::encoded_len(
+                r,
+                &record::stored_properties(r.properties),
+                inner.cfg.store_host,
+            )
+            .map_err(|e| StorageError::invalid(e.to_string()))?;
             if r.body.len() > inner.cfg.max_message_size {
                 return Err(StorageError::invalid("batch entry exceeds maxMessageSize"));
             }
@@ -280,15 +286,7 @@ impl<D: Disk> Store<D> {
             }
             (inner.generation.get(), end, results)
         };
-        let wants_sync = durability == Durability::Synced;
-        inner.post(
-            epoch,
-            Event::Appended {
-                end,
-                wants_sync,
-                now_us: inner.now_us(),
-            },
-        );
+        self.appended(epoch, end, durability == Durability::Synced);
         inner.wait_ack(epoch, end, durability).await?;
         Ok(results)
     }

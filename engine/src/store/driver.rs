@@ -1,20 +1,29 @@
 //! The group-commit driver: feeds events to the pure [`FlushPolicy`] and performs its
-//! actions. Writes and syncs run as their own tasks and post their completion back as
-//! events, so a sync of batch N can overlap the write of batch N+1.
+//! actions. Writes and syncs run as their own tasks, so a sync of batch N can overlap the
+//! write of batch N+1.
+//!
+//! Appends and I/O completions are fed to the policy at once ([`feed`]), not queued for the
+//! driver task: a task woken now runs after every task already in the run queue, and with
+//! hundreds of appenders queued that hop cost a whole turn per completion, during which the
+//! disk sat idle. The driver task only ends turns ([`Event::Tick`]) and runs timers.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::{Failure, Inner};
+use crate::config::Prealloc;
 use crate::disk::{Disk, DiskFile};
 use crate::error::StorageError;
 use crate::flush::{Action, Event};
 use crate::log::segment::{segment_name, segment_start};
 use crate::sync::yield_now;
 use crate::types::{Arrival, FlushMode, QueueOffset};
+
+/// Capacity the arrivals ring keeps when empty: one busy turn's worth.
+const ARRIVALS_KEEP: usize = 4096;
 
 /// Chunk size of the zero fill of a preallocated segment.
 const FILL_CHUNK_BYTES: usize = 1 << 20;
@@ -23,6 +32,15 @@ const FILL_CHUNK_BYTES: usize = 1 << 20;
 pub(crate) async fn run<D: Disk>(inner: Rc<Inner<D>>) {
     let mut actions = Vec::new();
     let mut events = Vec::new();
+    // The segment the next append goes to is prepared now, not by the first write. It is
+    // only extended, never zero-filled: a fill of a 1 GiB segment takes seconds, and the
+    // first append waits for this segment. Segments prepared ahead are filled.
+    let current = segment_start(inner.st.borrow().log.appended(), inner.cfg.segment_size);
+    let first = match inner.cfg.prealloc.resolve(inner.cfg.flush_mode) {
+        Prealloc::Fill => Prealloc::Extend,
+        p => p,
+    };
+    maybe_precreate(&inner, current, first);
     loop {
         wait(&inner).await;
         if inner.closed.get() {
@@ -73,6 +91,44 @@ async fn wait<D: Disk>(inner: &Inner<D>) {
         sleep.as_mut().poll(cx)
     })
     .await
+}
+
+/// Applies `event` of generation `epoch` now and performs the resulting actions. Allocates
+/// only when the event produces actions (an append mostly produces none).
+pub(crate) fn feed<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, event: Event) {
+    if epoch != inner.generation.get() {
+        return;
+    }
+    let mut actions = Vec::new();
+    inner.st.borrow_mut().policy.handle(event, &mut actions);
+    for a in actions {
+        perform(inner, epoch, a);
+    }
+}
+
+/// Starts an I/O task now: its first poll runs here, so its first operation is on the ring
+/// before the caller goes on, and the ring is submitted at once. (A spawned task first runs
+/// after every task already queued: with hundreds of appenders, after the whole turn.) The
+/// no-op waker is replaced by the task's own at the task's first poll, which always comes.
+fn start_now(fut: impl Future<Output = ()> + 'static) {
+    let mut fut = Box::pin(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    if fut.as_mut().poll(&mut cx).is_pending() {
+        compio::runtime::spawn(fut).detach();
+        let _ = compio::runtime::Runtime::try_with_current(|rt| rt.flush());
+    }
+}
+
+/// Feeds the completion of a write or sync task. `close()` and `recover()` wait (on `acks`)
+/// for no I/O in flight, so the count drops before the event is fed, and they are woken even
+/// when the event acknowledges nothing (a broken log).
+fn io_done<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, event: Event) {
+    inner.inflight_io.set(inner.inflight_io.get() - 1);
+    feed(inner, epoch, event);
+    let waiting = inner.closing.get() || inner.st.borrow().failure.is_some();
+    if waiting && inner.inflight_io.get() == 0 {
+        inner.acks.wake_all();
+    }
 }
 
 fn perform<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, action: Action) {
@@ -152,6 +208,10 @@ fn advance_visible<D: Disk>(inner: &Inner<D>, upto: u64) {
                 }),
             }
         }
+        // A burst leaves a large ring behind; give it back once drained (40 B per append).
+        if st.arrivals.is_empty() && st.arrivals.capacity() > ARRIVALS_KEEP {
+            st.arrivals.shrink_to(ARRIVALS_KEEP);
+        }
     }
     if fired.is_empty() {
         return;
@@ -181,9 +241,8 @@ fn start_write<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, from: u64, to: u64) {
     inner.stats.set(stats);
     inner.inflight_io.set(inner.inflight_io.get() + 1);
     let inner = inner.clone();
-    compio::runtime::spawn(async move {
+    start_now(async move {
         let (r, mut buf) = write_pieces(&inner, buf, from).await;
-        inner.inflight_io.set(inner.inflight_io.get() - 1);
         buf.clear();
         let ok = r.is_ok();
         {
@@ -195,9 +254,8 @@ fn start_write<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, from: u64, to: u64) {
                 st.pending_cause.get_or_insert(e);
             }
         }
-        inner.post(epoch, Event::WriteDone { to, ok });
-    })
-    .detach();
+        io_done(&inner, epoch, Event::WriteDone { to, ok });
+    });
 }
 
 /// Writes `buf` (log bytes from `from`) into its segments, splitting at segment boundaries.
@@ -227,8 +285,12 @@ async fn write_pieces<D: Disk>(
                 st.log.dirty.push(seg);
             }
         }
-        // The next segment is prepared as soon as this one is first written.
-        maybe_precreate(inner, seg + size);
+        // The next segment is prepared once this one is half written: early enough for a
+        // zero fill to finish well before the roll, late enough that a fresh log does not
+        // fill two segments at once.
+        if at + n as u64 - seg >= size / 2 {
+            maybe_precreate(inner, seg + size, inner.cfg.prealloc);
+        }
         pos += n;
     }
     (Ok(()), buf)
@@ -277,7 +339,7 @@ pub(crate) async fn segment_file<D: Disk>(
     Ok(file)
 }
 
-fn maybe_precreate<D: Disk>(inner: &Rc<Inner<D>>, next: u64) {
+fn maybe_precreate<D: Disk>(inner: &Rc<Inner<D>>, next: u64, prealloc: Prealloc) {
     {
         let mut st = inner.st.borrow_mut();
         if st.log.creating.is_some() || st.log.segments.contains_key(&next) {
@@ -287,7 +349,7 @@ fn maybe_precreate<D: Disk>(inner: &Rc<Inner<D>>, next: u64) {
     }
     let inner = inner.clone();
     compio::runtime::spawn(async move {
-        let r = create_segment(&inner, next).await;
+        let r = create_segment(&inner, next, prealloc).await;
         let mut st = inner.st.borrow_mut();
         st.log.creating = None;
         if let Ok(f) = r {
@@ -300,7 +362,11 @@ fn maybe_precreate<D: Disk>(inner: &Rc<Inner<D>>, next: u64) {
 }
 
 /// Creates a segment ahead of time as `cfg.prealloc` says.
-async fn create_segment<D: Disk>(inner: &Inner<D>, start: u64) -> Result<D::File, StorageError> {
+async fn create_segment<D: Disk>(
+    inner: &Inner<D>,
+    start: u64,
+    prealloc: Prealloc,
+) -> Result<D::File, StorageError> {
     let dir = inner.cfg.commitlog_dir();
     let path = dir.join(segment_name(start));
     let io = |op, e| StorageError::io(op, &path, 0, e);
@@ -310,13 +376,13 @@ async fn create_segment<D: Disk>(inner: &Inner<D>, start: u64) -> Result<D::File
         .await
         .map_err(|e| io("open segment", e))?;
     let size = inner.cfg.segment_size;
-    match inner.cfg.prealloc {
-        crate::config::Prealloc::Create => {}
-        crate::config::Prealloc::Extend => file
+    match prealloc.resolve(inner.cfg.flush_mode) {
+        Prealloc::Create | Prealloc::Auto => {}
+        Prealloc::Extend => file
             .set_len(size)
             .await
             .map_err(|e| io("extend segment", e))?,
-        crate::config::Prealloc::Fill => {
+        Prealloc::Fill => {
             let mut zeros = vec![0u8; FILL_CHUNK_BYTES.min(size as usize)];
             let mut off = 0u64;
             while off < size {
@@ -353,7 +419,7 @@ fn start_sync<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, upto: u64) {
     inner.stats.set(stats);
     inner.inflight_io.set(inner.inflight_io.get() + 1);
     let inner = inner.clone();
-    compio::runtime::spawn(async move {
+    start_now(async move {
         let mut result = Ok(());
         for (seg, f) in &files {
             if let Err(e) = f.sync_data().await {
@@ -361,12 +427,10 @@ fn start_sync<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, upto: u64) {
                 break;
             }
         }
-        inner.inflight_io.set(inner.inflight_io.get() - 1);
         let ok = result.is_ok();
         if let Err(e) = result {
             inner.st.borrow_mut().pending_cause.get_or_insert(e);
         }
-        inner.post(epoch, Event::SyncDone { upto, ok });
-    })
-    .detach();
+        io_done(&inner, epoch, Event::SyncDone { upto, ok });
+    });
 }

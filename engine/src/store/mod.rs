@@ -96,7 +96,9 @@ pub(crate) struct Inner<D: Disk> {
     pub clock: Rc<dyn Clock>,
     pub started: Instant,
     pub st: RefCell<State<D::File>>,
-    /// Events from appenders and I/O tasks, tagged with the generation they belong to.
+    /// Events queued for the driver's next turn, tagged with their generation. Appends and
+    /// I/O completions do not queue here: they are fed to the policy at once
+    /// (`driver::feed`), and `recover()` clears what is left.
     pub events: RefCell<Vec<(u64, Event)>>,
     pub kick: Kick,
     /// Appenders waiting for their ack.
@@ -132,11 +134,6 @@ pub struct StoreStats {
 impl<D: Disk> Inner<D> {
     pub fn now_us(&self) -> u64 {
         self.started.elapsed().as_micros() as u64
-    }
-
-    pub fn post(&self, epoch: u64, e: Event) {
-        self.events.borrow_mut().push((epoch, e));
-        self.kick.kick();
     }
 }
 

@@ -8,11 +8,15 @@ use ringmq_codec::message::record::{RecordView, peek_header, peek_store_timestam
 use super::{State, Store};
 use crate::disk::{Disk, DiskFile};
 use crate::error::StorageError;
+use crate::index::{self, INDEX_ENTRY_SIZE, key_hash, sorted};
 use crate::log::segment::segment_start;
 use crate::queue::{ConsumeQueue, CqEntry};
 use crate::types::{
     FileRange, FoundRecord, PhysOffset, QueueOffset, ReadResult, ReadStatus, TimeBoundary,
 };
+
+/// Index entries read per chunk by a key query (1.5 MiB).
+const INDEX_READ_ENTRIES: u64 = 1 << 16;
 
 /// Bytes read to find a record's store time (the fixed fields with two IPv6 hosts).
 const RECORD_HEAD_LEN: usize = 100;
@@ -261,13 +265,46 @@ impl<D: Disk> Store<D> {
         max: usize,
     ) -> Result<Vec<FoundRecord>, StorageError> {
         // Collisions are filtered below, so ask for a few more candidates than needed.
-        let candidates = self.inner.st.borrow().index.candidates(
-            topic,
-            key,
-            begin_ms,
-            end_ms,
-            max.saturating_mul(2).max(8),
-        );
+        let want = max.saturating_mul(2).max(8);
+        let (mut candidates, files) = {
+            let st = self.inner.st.borrow();
+            let files: Vec<(D::File, u64)> = st
+                .index_files
+                .values()
+                .rev()
+                .filter_map(|m| Some((m.file.clone()?, m.count)))
+                .collect();
+            (
+                st.index.candidates(topic, key, begin_ms, end_ms, want),
+                files,
+            )
+        };
+        // Older entries are in the files (memory keeps only the unpersisted tail): newest
+        // file first, each read backwards in chunks.
+        let hash = key_hash(topic, key);
+        for (file, count) in files {
+            if candidates.len() >= want {
+                break;
+            }
+            if sorted::is_sorted_path(file.path()) {
+                sorted::lookup(&file, count, hash, begin_ms, end_ms, &mut candidates)
+                    .await
+                    .map_err(|e| StorageError::io("read", file.path(), 0, e))?;
+                continue;
+            }
+            let mut hi = count;
+            while hi > 0 && candidates.len() < want {
+                let lo = hi.saturating_sub(INDEX_READ_ENTRIES);
+                let buf = vec![0; ((hi - lo) as usize) * INDEX_ENTRY_SIZE];
+                let (r, buf) = file.read_exact_at(buf, lo * INDEX_ENTRY_SIZE as u64).await;
+                r.map_err(|e| StorageError::io("read", file.path(), lo, e))?;
+                index::matches_in(&buf, hash, begin_ms, end_ms, &mut candidates);
+                hi = lo;
+            }
+        }
+        // An entry being persisted is in memory and in its file at once.
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|p| seen.insert(*p));
         let mut out = Vec::new();
         for phys in candidates {
             if out.len() >= max {

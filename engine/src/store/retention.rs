@@ -4,7 +4,6 @@
 use super::{Inner, Store};
 use crate::disk::{Disk, DiskFile};
 use crate::error::StorageError;
-use crate::index::INDEX_ENTRY_SIZE;
 use crate::log::segment::segment_name;
 use crate::retention::{SegmentAge, decide};
 
@@ -161,8 +160,11 @@ async fn drop_derived_below<D: Disk>(inner: &Inner<D>) -> Result<(), StorageErro
         };
         for s in old {
             if let Some(meta) = st.index_files.remove(&s) {
-                let _ = meta.count * INDEX_ENTRY_SIZE as u64;
+                // The journal, or the sorted file that replaced it.
                 doomed.push(inner.cfg.index_dir().join(segment_name(s)));
+                if let Some(f) = meta.file {
+                    doomed.push(f.path().to_path_buf());
+                }
             }
         }
     }
