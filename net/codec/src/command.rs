@@ -108,7 +108,26 @@ impl ExtFields {
     /// Builds the map from decoded pairs in linear time; a repeated key keeps its last value
     /// (a peer can send thousands of keys in one frame, so no per-key scan here).
     pub(crate) fn from_decoded(mut pairs: Vec<(String, String)>) -> Self {
-        if pairs.len() > 1 {
+        /// Up to this many pairs a pairwise scan finds repeats without allocating (a
+        /// request header has at most ~15 keys; the set below cost two allocations each).
+        const SCAN_MAX: usize = 24;
+        if pairs.len() > 1 && pairs.len() <= SCAN_MAX {
+            fn repeated(pairs: &[(String, String)], i: usize) -> bool {
+                let key = pairs.get(i).map(|(k, _)| k);
+                pairs.iter().skip(i + 1).any(|(k, _)| Some(k) == key)
+            }
+            if (0..pairs.len()).any(|i| repeated(&pairs, i)) {
+                // Keep the last of each key, in order.
+                let mut i = 0;
+                while i < pairs.len() {
+                    if repeated(&pairs, i) {
+                        pairs.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+        } else if pairs.len() > SCAN_MAX {
             let mut seen = std::collections::HashSet::with_capacity(pairs.len());
             let mut keep = vec![false; pairs.len()];
             for (i, (k, _)) in pairs.iter().enumerate().rev() {

@@ -60,8 +60,10 @@ pub struct ShardMetrics {
     /// Bytes of pull bodies moved file → socket by splice (the zero-copy path). Shared with
     /// the transport, which counts them as they leave.
     pub zero_copy_bytes: Arc<AtomicU64>,
-    /// Bytes of pull bodies read into memory and written (no fd, or splice unavailable).
-    pub copied_bytes: AtomicU64,
+    /// Bytes of pull bodies copied into memory and written: from the page cache by the
+    /// transport (the faster path for cached data, `remoting::splice`), or read by the store
+    /// (no fd, or splice unavailable). Shared with the transport.
+    pub copied_bytes: Arc<AtomicU64>,
     pub long_poll_waiters: AtomicU64,
     pub connections: AtomicU64,
     pub fsync: Histogram,
@@ -133,7 +135,7 @@ const FAMILIES: &[Family] = &[
     Family {
         name: "ringmq_pull_copied_bytes_total",
         kind: "counter",
-        help: "Pull body bytes sent through a user-space copy.",
+        help: "Pull body bytes sent through a user-space copy (cached data; no splice).",
         read: |m| m.copied_bytes.load(Relaxed),
     },
     Family {

@@ -82,6 +82,93 @@ pub struct Shard {
     rng: Cell<u64>,
     started: Instant,
     config_dir: PathBuf,
+    config_writer: ConfigWriter,
+}
+
+/// Writes the shard's config files (`config/*.json`) on a thread of its own, in order.
+///
+/// Why: a small file write + rename took 10–12 ms on the shard thread while the commit log
+/// was being written hard (the `slow blocking work` debug lines, `ringmq-bench produce
+/// --send batch`), and every request of the shard waited that long. The periodic persist
+/// now hands its bytes over and goes on; a caller that needs the file on disk before it
+/// answers (topic changes, offset resets, stop) still waits for its write. One thread per
+/// shard keeps the writes of a file in order and never races on its temporary file.
+struct ConfigWriter {
+    jobs: std::sync::mpsc::Sender<ConfigJob>,
+}
+
+struct ConfigJob {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    sync: bool,
+    /// Present when the caller waits for the write.
+    done: Option<std::sync::mpsc::SyncSender<std::io::Result<()>>>,
+}
+
+/// Whether a config write must be on disk before the caller goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    /// Wait for the write (and with `sync`, the fsync).
+    Wait,
+    /// Queue the write and go on (the periodic persist).
+    Background,
+}
+
+impl ConfigWriter {
+    fn start(shard: usize) -> std::io::Result<ConfigWriter> {
+        let (jobs, rx) = std::sync::mpsc::channel::<ConfigJob>();
+        std::thread::Builder::new()
+            .name(format!("ringmq-config-{shard}"))
+            .spawn(move || {
+                for job in rx {
+                    let start = Instant::now();
+                    let r = write_atomically(&job.path, &job.bytes, job.sync);
+                    note_blocking(shard, "config write (own thread)", &job.path.display().to_string(), job.bytes.len(), start);
+                    match job.done {
+                        Some(done) => {
+                            let _ = done.send(r);
+                        }
+                        None => {
+                            if let Err(e) = r {
+                                tracing::error!(shard, path = %job.path.display(), error = %e, "cannot persist broker state");
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(ConfigWriter { jobs })
+    }
+
+    fn write(
+        &self,
+        path: PathBuf,
+        bytes: Vec<u8>,
+        sync: bool,
+        how: Persist,
+    ) -> std::io::Result<()> {
+        let (done, wait) = match how {
+            Persist::Wait => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                (Some(tx), Some(rx))
+            }
+            Persist::Background => (None, None),
+        };
+        let job = ConfigJob {
+            path,
+            bytes,
+            sync,
+            done,
+        };
+        if self.jobs.send(job).is_err() {
+            return Err(std::io::Error::other("the config writer thread is gone"));
+        }
+        match wait {
+            Some(rx) => rx
+                .recv()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the config writer thread is gone"))),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Shard {
@@ -136,39 +223,98 @@ impl Shard {
     }
 
     fn persist_topics(&self, sync: bool) {
+        let start = Instant::now();
         let bytes = self.topics.borrow().encode();
-        self.write_config(TOPICS_FILE, &bytes, sync);
+        note_blocking(
+            self.index,
+            "topic table encode",
+            TOPICS_FILE,
+            bytes.len(),
+            start,
+        );
+        self.write_config(TOPICS_FILE, bytes, sync, Persist::Wait);
     }
 
-    /// Writes changed offsets and group configs.
+    /// Writes changed offsets and group configs, waiting for the writes.
     pub fn persist_tables(&self, sync: bool) {
+        self.persist_tables_as(sync, Persist::Wait);
+    }
+
+    /// Writes changed offsets and group configs, waiting or not as `how` says.
+    fn persist_tables_as(&self, sync: bool, how: Persist) {
         let offsets = {
             let mut t = self.offsets.borrow_mut();
             (sync || t.is_dirty()).then(|| t.take_snapshot())
         };
         if let Some(bytes) = offsets {
-            self.write_config(OFFSETS_FILE, &bytes, sync);
+            self.write_config(OFFSETS_FILE, bytes, sync, how);
         }
         let groups = {
             let mut t = self.groups.borrow_mut();
             (sync || t.is_dirty()).then(|| t.take_snapshot())
         };
         if let Some(bytes) = groups {
-            self.write_config(GROUPS_FILE, &bytes, sync);
+            self.write_config(GROUPS_FILE, bytes, sync, how);
         }
     }
 
-    /// A small config file, written through a temporary and a rename. Blocking, on the
-    /// shard thread: these files are small and written every few seconds at most.
-    fn write_config(&self, file: &str, bytes: &[u8], sync: bool) {
+    /// A small config file, written through a temporary and a rename by the shard's config
+    /// writer thread ([`ConfigWriter`]).
+    fn write_config(&self, file: &str, bytes: Vec<u8>, sync: bool, how: Persist) {
+        let start = Instant::now();
+        let len = bytes.len();
         let path = self.config_dir.join(file);
-        if let Err(e) = write_atomically(&path, bytes, sync) {
+        if let Err(e) = self.config_writer.write(path.clone(), bytes, sync, how) {
             tracing::error!(shard = self.index, path = %path.display(), error = %e, "cannot persist broker state");
         }
+        note_blocking(self.index, "config write", file, len, start);
     }
 
     pub fn connection(&self, id: u64) -> Option<Connection> {
         self.conns.borrow().get(&id).cloned()
+    }
+}
+
+/// Blocking work on the shard thread slower than this is logged at debug level (the same
+/// bound as the store's slow operations, [`storage::SLOW_OP`]).
+const SLOW_BLOCKING: Duration = storage::SLOW_OP;
+
+/// Logs blocking work on the shard thread that took longer than [`SLOW_BLOCKING`]: every
+/// request on the shard waited that long.
+pub fn note_blocking(shard: usize, what: &str, detail: &str, bytes: usize, start: Instant) {
+    let took = start.elapsed();
+    if took > SLOW_BLOCKING {
+        tracing::debug!(
+            shard,
+            what,
+            detail,
+            bytes,
+            took_ms = took.as_secs_f64() * 1e3,
+            "slow blocking work on the shard thread"
+        );
+    }
+}
+
+/// How often the stall watchdog looks at the clock.
+const WATCHDOG_TICK: Duration = Duration::from_millis(10);
+
+/// Logs (debug) each time the shard thread comes back to its timer more than
+/// [`SLOW_BLOCKING`] late: something held the thread (a long handler, a blocking call) or the
+/// host gave the core to someone else. Cheap: one timer per 10 ms. Read together with the
+/// "slow store operation" and "slow blocking work" lines, it tells a stall on the thread
+/// from a slow I/O completion.
+async fn stall_watchdog(shard: usize) {
+    loop {
+        let start = Instant::now();
+        compio::time::sleep(WATCHDOG_TICK).await;
+        let late = start.elapsed().saturating_sub(WATCHDOG_TICK);
+        if late > SLOW_BLOCKING {
+            tracing::debug!(
+                shard,
+                late_ms = late.as_secs_f64() * 1e3,
+                "shard thread stalled (timer fired late)"
+            );
+        }
     }
 }
 
@@ -182,7 +328,12 @@ impl Handler for ShardHandler {
     }
 
     fn on_request(&self, conn: &Connection, request: Command, reply: Reply) {
+        let start = Instant::now();
+        let code = request.code;
         dispatch::dispatch(&self.0, conn, request, reply);
+        if start.elapsed() > SLOW_BLOCKING {
+            note_blocking(self.0.index, "request handler", &code.to_string(), 0, start);
+        }
     }
 
     fn on_close(&self, conn: &Connection) {
@@ -235,6 +386,8 @@ async fn open(
         None => OffsetTable::default(),
     };
     let scheduler = Scheduler::open(&config_dir).map_err(|e| format!("shard {k}: {e}"))?;
+    let config_writer = ConfigWriter::start(k)
+        .map_err(|e| format!("shard {k}: cannot start the config writer thread: {e}"))?;
     let addr = cfg.shard_addr(k);
     let seed = (now_ms as u64) ^ ((k as u64 + 1) << 32) ^ u64::from(std::process::id());
     let shard = Rc::new(Shard {
@@ -267,6 +420,7 @@ async fn open(
         rng: Cell::new(seed | 1),
         started: Instant::now(),
         config_dir,
+        config_writer,
     });
     let waiters = shard.waiters.clone();
     let m = shard.metrics.clone();
@@ -298,6 +452,7 @@ async fn bind(shard: &Rc<Shard>, port: u16) -> std::io::Result<Server> {
     let opts = ServerOptions {
         conn: ConnOptions {
             spliced_bytes: Some(shard.metrics.zero_copy_bytes.clone()),
+            copied_bytes: Some(shard.metrics.copied_bytes.clone()),
             ..ConnOptions::default()
         },
         ..ServerOptions::default()
@@ -371,10 +526,13 @@ pub async fn run(
         compio::runtime::spawn(super::schedule::delivery_loop(shard.clone())),
         compio::runtime::spawn(super::transaction::check_loop(shard.clone())),
     ];
+    let watchdog =
+        tracing::enabled!(tracing::Level::DEBUG).then(|| compio::runtime::spawn(stall_watchdog(k)));
     ready(Ok(()));
     stop.wait().await;
     tracing::info!(shard = k, broker = %shard.name, "stopping");
     drop(background);
+    drop(watchdog);
     register::unregister_all(&shard).await;
     drop(listeners);
     release_parked_pulls(&shard).await;
@@ -410,7 +568,7 @@ async fn release_parked_pulls(shard: &Rc<Shard>) {
 async fn persist_loop(shard: Rc<Shard>) {
     loop {
         compio::time::sleep(PERSIST_INTERVAL).await;
-        shard.persist_tables(false);
+        shard.persist_tables_as(false, Persist::Background);
     }
 }
 

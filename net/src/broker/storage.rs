@@ -3,6 +3,10 @@
 //! from the broker config, and commit-log files as splice sources for zero-copy pulls.
 //!
 //! The wrapper sits on the engine's public [`Disk`] seam, so the engine needs no metrics hook.
+//! It also times every file operation the engine starts on the shard's thread and logs, at
+//! debug level, each one slower than [`SLOW_OP`] with its file and offset: a send stall
+//! (broker-bugs.md #3) then shows which operation it waited for (`RUST_LOG=debug`, target
+//! `ringmq_net::broker::storage`).
 
 use std::io;
 use std::ops::Range;
@@ -10,7 +14,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ringmq_engine::disk::{Disk, DiskFile, Space, SyncMethod, UringDisk, UringFile};
 use ringmq_engine::flush::FlushConfig;
@@ -20,6 +24,27 @@ use ringmq_engine::{FlushMode, Store, StoreConfig, SystemClock};
 use super::config::{BrokerConfig, FlushDiskType};
 use super::metrics::ShardMetrics;
 use crate::remoting::SpliceSource;
+
+/// Operations slower than this are logged at debug level: 5 ms is above a loaded
+/// scheduler tick (4 ms) and well below the stalls worth explaining.
+pub const SLOW_OP: Duration = Duration::from_millis(5);
+
+/// Logs `op` on `path` if it took longer than [`SLOW_OP`] since `start`. Blocking calls
+/// (`space`) stall the shard thread; the others measure submit → completion, which includes
+/// the time the completion waited for the thread.
+fn note_slow(op: &str, path: &Path, offset: u64, len: usize, start: Instant) {
+    let took = start.elapsed();
+    if took > SLOW_OP {
+        tracing::debug!(
+            op,
+            path = %path.display(),
+            offset,
+            len,
+            took_ms = took.as_secs_f64() * 1e3,
+            "slow store operation"
+        );
+    }
+}
 
 /// The store type every shard runs.
 pub type ShardStore = Store<MeteredDisk>;
@@ -44,7 +69,10 @@ impl Disk for MeteredDisk {
     type File = MeteredFile;
 
     async fn open(&self, path: &Path) -> io::Result<MeteredFile> {
-        let inner = self.inner.open(path).await?;
+        let start = Instant::now();
+        let inner = self.inner.open(path).await;
+        note_slow("open", path, 0, 0, start);
+        let inner = inner?;
         let is_log = path
             .parent()
             .and_then(Path::file_name)
@@ -56,29 +84,47 @@ impl Disk for MeteredDisk {
     }
 
     async fn remove(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove(path).await
+        let start = Instant::now();
+        let r = self.inner.remove(path).await;
+        note_slow("remove", path, 0, 0, start);
+        r
     }
 
     async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(path).await
+        let start = Instant::now();
+        let r = self.inner.create_dir_all(path).await;
+        note_slow("create_dir_all", path, 0, 0, start);
+        r
     }
 
     async fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list(dir).await
+        let start = Instant::now();
+        let r = self.inner.list(dir).await;
+        note_slow("list", dir, 0, 0, start);
+        r
     }
 
     async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.inner.sync_dir(dir).await
+        let start = Instant::now();
+        let r = self.inner.sync_dir(dir).await;
+        note_slow("sync_dir", dir, 0, 0, start);
+        r
     }
 
     fn space(&self, path: &Path) -> io::Result<Space> {
-        self.inner.space(path)
+        let start = Instant::now();
+        let r = self.inner.space(path);
+        note_slow("statvfs (blocking)", path, 0, 0, start);
+        r
     }
 }
 
 impl DiskFile for MeteredFile {
     async fn read_exact_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
-        self.inner.read_exact_at(buf, offset).await
+        let (start, len) = (Instant::now(), buf.len());
+        let r = self.inner.read_exact_at(buf, offset).await;
+        note_slow("read", self.path(), offset, len, start);
+        r
     }
 
     async fn write_all_at(
@@ -87,7 +133,10 @@ impl DiskFile for MeteredFile {
         range: Range<usize>,
         offset: u64,
     ) -> (io::Result<()>, Vec<u8>) {
-        self.inner.write_all_at(buf, range, offset).await
+        let (start, len) = (Instant::now(), range.len());
+        let r = self.inner.write_all_at(buf, range, offset).await;
+        note_slow("write", self.path(), offset, len, start);
+        r
     }
 
     async fn sync_data(&self) -> io::Result<()> {
@@ -96,6 +145,7 @@ impl DiskFile for MeteredFile {
         if let Some(m) = &self.metrics {
             m.fsync.observe(start.elapsed());
         }
+        note_slow("fdatasync", self.path(), 0, 0, start);
         r
     }
 
@@ -104,7 +154,10 @@ impl DiskFile for MeteredFile {
     }
 
     async fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len).await
+        let start = Instant::now();
+        let r = self.inner.set_len(len).await;
+        note_slow("set_len", self.path(), len, 0, start);
+        r
     }
 
     fn raw_fd(&self) -> Option<RawFd> {

@@ -60,6 +60,9 @@ pub struct ConnOptions {
     /// Counts the bytes of [`FileSlice`]s sent by splice (the zero-copy path), so a server
     /// can show that the path is taken.
     pub spliced_bytes: Option<Arc<AtomicU64>>,
+    /// Counts the bytes of [`FileSlice`]s copied from the page cache instead (the path for
+    /// cached data, [`super::splice`]).
+    pub copied_bytes: Option<Arc<AtomicU64>>,
 }
 
 impl Default for ConnOptions {
@@ -69,6 +72,7 @@ impl Default for ConnOptions {
             outbox_pause_bytes: OUTBOX_PAUSE_BYTES_DEFAULT,
             idle_timeout: Some(Duration::from_secs(120)),
             spliced_bytes: None,
+            copied_bytes: None,
         }
     }
 }
@@ -234,7 +238,13 @@ impl Connection {
             return Err(CallError::Closed);
         }
         let st = &mut *st;
-        let head = tail_bytes(&mut st.out, &mut st.free);
+        // Room for the head and a copied body (plus a little for the head itself).
+        let room = if file_len <= super::splice::COPY_MAX {
+            file_len + cmd.body.len() + 512
+        } else {
+            0
+        };
+        let head = tail_bytes_for(&mut st.out, &mut st.free, room);
         let before = head.len();
         frame::encode_head(cmd, cmd.body.len() + file_len, head);
         head.extend_from_slice(&cmd.body);
@@ -342,14 +352,26 @@ impl Connection {
         }
     }
 
-    /// Keeps a written buffer for reuse (a few at most).
+    /// Keeps a written buffer for reuse: a small one on the connection, a large one (a
+    /// gathered pull body) in the thread's pool, so thousands of idle connections do not
+    /// each keep a pull's worth of memory.
     fn recycle(&self, mut buf: BytesMut) {
         const FREE_BUFFERS_MAX: usize = 2;
+        buf.clear();
+        if buf.capacity() > CONN_BUFFER_KEEP_MAX {
+            give_pooled(buf);
+            return;
+        }
         let mut st = self.shared.state.borrow_mut();
         if st.free.len() < FREE_BUFFERS_MAX {
-            buf.clear();
             st.free.push(buf);
         }
+    }
+
+    /// An empty buffer for at least `want` bytes, reused when possible.
+    fn free_buffer(&self, want: usize) -> BytesMut {
+        let mut st = self.shared.state.borrow_mut();
+        take_buffer(&mut st.free, want)
     }
 
     /// Waits until the unsent bytes are under `limit` (or the connection is closing).
@@ -489,13 +511,77 @@ fn fits_one_frame_with(cmd: &Command, extra_body: usize, frame_max: usize) -> bo
 /// The bytes buffer at the end of the outbox, appended (from `free` when possible) if the
 /// last item is a file slice or there is none.
 fn tail_bytes<'a>(out: &'a mut VecDeque<Out>, free: &mut Vec<BytesMut>) -> &'a mut BytesMut {
-    if !matches!(out.back(), Some(Out::Bytes(_))) {
-        out.push_back(Out::Bytes(free.pop().unwrap_or_default()));
+    tail_bytes_for(out, free, 0)
+}
+
+/// [`tail_bytes`] with room for `want` more bytes when a fresh buffer is taken: a pull's
+/// head is encoded into it and its cached body is copied after it (`write_loop`), so a
+/// pooled buffer of the right size avoids a reallocation per pull.
+fn tail_bytes_for<'a>(
+    out: &'a mut VecDeque<Out>,
+    free: &mut Vec<BytesMut>,
+    want: usize,
+) -> &'a mut BytesMut {
+    match out.back_mut() {
+        Some(Out::Bytes(b)) if b.is_empty() && b.capacity() < want => {
+            let small = std::mem::replace(b, take_buffer(free, want));
+            if free.len() < 2 {
+                free.push(small);
+            }
+        }
+        Some(Out::Bytes(_)) => {}
+        _ => out.push_back(Out::Bytes(take_buffer(free, want))),
     }
     match out.back_mut() {
         Some(Out::Bytes(b)) => b,
         _ => unreachable!("a bytes item was just ensured at the back"),
     }
+}
+
+/// Capacity above which a written buffer goes to the thread's pool instead of staying with
+/// its connection.
+const CONN_BUFFER_KEEP_MAX: usize = 64 * 1024;
+/// Pooled buffers per thread, and the largest kept: a shard keeps at most ~16 MiB here.
+const POOL_BUFFERS_MAX: usize = 8;
+const POOL_BUFFER_CAPACITY_MAX: usize = 2 * 1024 * 1024;
+
+thread_local! {
+    /// Large write buffers shared by the connections of this thread (one shard).
+    static POOL: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer for at least `want` bytes: small ones from the connection's `free` list,
+/// large ones from the thread's pool, a new one only when neither has one.
+fn take_buffer(free: &mut Vec<BytesMut>, want: usize) -> BytesMut {
+    if want <= CONN_BUFFER_KEEP_MAX
+        && let Some(b) = free.pop()
+    {
+        return b;
+    }
+    if want > 0
+        && let Some(b) = POOL.with_borrow_mut(|p| {
+            let i = p.iter().position(|b| b.capacity() >= want)?;
+            Some(p.swap_remove(i))
+        })
+    {
+        return b;
+    }
+    BytesMut::with_capacity(want)
+}
+
+fn give_pooled(buf: BytesMut) {
+    if buf.capacity() > POOL_BUFFER_CAPACITY_MAX {
+        return;
+    }
+    POOL.with_borrow_mut(|p| {
+        if p.len() < POOL_BUFFERS_MAX {
+            p.push(buf);
+        } else if let Some(smallest) = p.iter_mut().min_by_key(|b| b.capacity())
+            && smallest.capacity() < buf.capacity()
+        {
+            *smallest = buf;
+        }
+    });
 }
 
 /// Starts the reader and writer tasks of an established stream on the current runtime.
@@ -507,9 +593,10 @@ pub(crate) fn start<H: Handler>(
 ) -> Connection {
     let conn = Connection::new(peer, opts.frame_max);
     let reader = stream.clone();
-    let spliced = opts.spliced_bytes.clone();
+    let splicer =
+        super::splice::Splicer::new(opts.spliced_bytes.clone(), opts.copied_bytes.clone());
     handler.on_open(&conn);
-    compio::runtime::spawn(write_loop(stream, conn.clone(), spliced)).detach();
+    compio::runtime::spawn(write_loop(stream, conn.clone(), splicer)).detach();
     compio::runtime::spawn(read_loop(reader, conn.clone(), handler, opts)).detach();
     conn
 }
@@ -609,24 +696,61 @@ fn dispatch<H: Handler>(conn: &Connection, handler: &H, cmd: Command) {
     handler.on_request(conn, cmd, reply);
 }
 
-async fn write_loop(mut stream: TcpStream, conn: Connection, spliced: Option<Arc<AtomicU64>>) {
+/// Bytes gathered for one socket write before it is submitted: big enough that a busy
+/// connection writes few times per batch, small enough to keep a few buffers per shard.
+const WRITE_GATHER_MAX: usize = 512 * 1024;
+
+/// Writes the outbox: consecutive byte items and cached file slices are gathered into one
+/// buffer and written with one op; uncached slices are spliced between two writes.
+async fn write_loop(mut stream: TcpStream, conn: Connection, mut splicer: super::splice::Splicer) {
     let mut spare = VecDeque::new();
-    let mut splicer = super::splice::Splicer::new(spliced);
     'batches: while let Some(mut batch) = conn.next_batch(&mut spare).await {
+        let mut gathered: Option<BytesMut> = None;
         while let Some(item) = batch.pop_front() {
             let res = match item {
-                Out::Bytes(bytes) => {
-                    let BufResult(res, back) = stream.write_all(bytes).await;
-                    conn.recycle(back);
-                    res
+                Out::Bytes(bytes) => match &mut gathered {
+                    None => {
+                        gathered = Some(bytes);
+                        Ok(())
+                    }
+                    Some(g) => {
+                        g.extend_from_slice(&bytes);
+                        conn.recycle(bytes);
+                        Ok(())
+                    }
+                },
+                Out::File(slice) => {
+                    let g = gathered.get_or_insert_with(|| conn.free_buffer(slice.len as usize));
+                    match splicer.copy_cached(&slice, g) {
+                        Ok(n) if n == slice.len => Ok(()),
+                        Ok(n) => match flush(&mut stream, &conn, gathered.take()).await {
+                            Ok(()) => splicer.send(&mut stream, &slice.skip(n)).await,
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    }
                 }
-                Out::File(slice) => splicer.send(&mut stream, &slice).await,
+            };
+            let res = match res {
+                Ok(())
+                    if gathered
+                        .as_ref()
+                        .is_some_and(|g| g.len() >= WRITE_GATHER_MAX) =>
+                {
+                    flush(&mut stream, &conn, gathered.take()).await
+                }
+                other => other,
             };
             if let Err(e) = res {
                 tracing::debug!(peer = %conn.peer(), error = %e, "connection write failed");
                 conn.close();
                 break 'batches;
             }
+        }
+        if let Err(e) = flush(&mut stream, &conn, gathered.take()).await {
+            tracing::debug!(peer = %conn.peer(), error = %e, "connection write failed");
+            conn.close();
+            break 'batches;
         }
         spare = batch;
     }
@@ -635,4 +759,22 @@ async fn write_loop(mut stream: TcpStream, conn: Connection, spliced: Option<Arc
     if let Err(e) = socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Both) {
         tracing::debug!(peer = %conn.peer(), error = %e, "socket shutdown failed");
     }
+}
+
+/// Writes the gathered bytes, if any, and recycles their buffer.
+async fn flush(
+    stream: &mut TcpStream,
+    conn: &Connection,
+    gathered: Option<BytesMut>,
+) -> std::io::Result<()> {
+    let Some(bytes) = gathered else {
+        return Ok(());
+    };
+    if bytes.is_empty() {
+        conn.recycle(bytes);
+        return Ok(());
+    }
+    let BufResult(res, back) = stream.write_all(bytes).await;
+    conn.recycle(back);
+    res
 }

@@ -6,7 +6,8 @@
 //! - [`client`]: connect with a timeout.
 //! - [`conn`]: one connection: reader and writer tasks, [`Handler`] dispatch, [`Reply`],
 //!   calls with a fresh opaque and a timeout, oneway sends.
-//! - [`splice`]: response bodies sent from files to the socket by splice (zero copy).
+//! - [`splice`]: response bodies sent from files to the socket: copied from the page cache
+//!   into the head's write when cached, else spliced (zero copy).
 //!
 //! # Invariants
 //! - Every socket has TCP_NODELAY.
@@ -25,7 +26,7 @@
 //! - A command that cannot fit one frame is never encoded: a call fails with
 //!   `CallError::TooLarge`, a response is replaced by SYSTEM_ERROR.
 //! - A response sent with file slices goes out as its head, then the slices in order, with
-//!   nothing interleaved; a failed splice closes the connection (its frame is already
+//!   nothing interleaved (cached slices are copied into the same write as the head); a failed splice closes the connection (its frame is already
 //!   announced), except "splice unsupported" before any byte left, which falls back to a
 //!   copy.
 

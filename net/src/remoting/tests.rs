@@ -318,10 +318,14 @@ fn large_frames_cross_many_reads_both_ways() {
 }
 
 #[test]
+/// A response with file slices: cached slices up to `COPY_MAX` are copied into the head's
+/// write, a longer one is spliced; either way the bytes arrive in order after the head, the
+/// next frame is intact, and the two counters together count every body byte.
 fn file_slices_follow_the_head_on_the_wire_and_are_counted() {
+    const BIG: u32 = super::splice::COPY_MAX as u32 + 4096;
     run(async {
         let path = std::env::temp_dir().join(format!("ringmq-splice-{}", std::process::id()));
-        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let content: Vec<u8> = (0..(BIG + 1000)).map(|i| (i % 253) as u8).collect();
         std::fs::write(&path, &content).unwrap();
         let source: Rc<dyn SpliceSource> = Rc::new(StdSource(std::fs::File::open(&path).unwrap()));
         std::fs::remove_file(&path).unwrap();
@@ -339,17 +343,24 @@ fn file_slices_follow_the_head_on_the_wire_and_are_counted() {
                 len: 200_000,
             },
             FileSlice {
-                source,
+                source: source.clone(),
                 offset: 0,
                 len: 3,
             },
+            FileSlice {
+                source,
+                offset: 7,
+                len: BIG,
+            },
         ];
         let counter = Arc::new(AtomicU64::new(0));
+        let copied = Arc::new(AtomicU64::new(0));
         let server = Server::bind(
             "127.0.0.1:0".parse().unwrap(),
             ServerOptions {
                 conn: ConnOptions {
                     spliced_bytes: Some(counter.clone()),
+                    copied_bytes: Some(copied.clone()),
                     ..ConnOptions::default()
                 },
                 ..ServerOptions::default()
@@ -367,6 +378,7 @@ fn file_slices_follow_the_head_on_the_wire_and_are_counted() {
             want.extend_from_slice(&content[10..15]);
             want.extend_from_slice(&content[1000..201_000]);
             want.extend_from_slice(&content[0..3]);
+            want.extend_from_slice(&content[7..7 + BIG as usize]);
             assert_eq!(r.body.len(), want.len());
             assert!(r.body == want, "spliced body differs");
             assert_eq!(
@@ -375,9 +387,10 @@ fn file_slices_follow_the_head_on_the_wire_and_are_counted() {
                 "frames after a spliced one stay intact"
             );
         }
-        assert_eq!(
-            counter.load(std::sync::atomic::Ordering::Relaxed),
-            2 * 200_008
-        );
+        let spliced = counter.load(std::sync::atomic::Ordering::Relaxed);
+        let copied = copied.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(spliced + copied, 2 * (200_008 + u64::from(BIG)));
+        // The slice longer than COPY_MAX always takes the splice path.
+        assert!(spliced >= 2 * u64::from(BIG), "spliced {spliced}");
     });
 }

@@ -27,7 +27,40 @@ struct Wire {
     #[serde(default)]
     remark: Option<String>,
     #[serde(default)]
-    ext_fields: Option<serde_json::Map<String, Value>>,
+    ext_fields: Option<ExtPairs>,
+}
+
+/// `extFields` read straight into pairs, in wire order: no intermediate `serde_json::Map`
+/// (a tree node per key) between the parser and [`ExtFields`]. Null values are dropped and
+/// non-string values become their text ([`ext_text`]); a repeated key keeps its last value
+/// ([`ExtFields::from_decoded`]), as the map did.
+struct ExtPairs(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for ExtPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ExtPairsVisitor)
+    }
+}
+
+struct ExtPairsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ExtPairsVisitor {
+    type Value = ExtPairs;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of ext fields")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ExtPairs, A::Error> {
+        // Headers carry 0–15 keys; a hostile size hint must not reserve much.
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16).min(32));
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            if let Some(text) = ext_text(v) {
+                pairs.push((k, text));
+            }
+        }
+        Ok(ExtPairs(pairs))
+    }
 }
 
 fn to_i32(value: Option<i64>, field: &'static str) -> Result<i32, HeaderError> {
@@ -67,12 +100,7 @@ pub(super) fn decode(header: &[u8], body: Bytes) -> Result<Command, HeaderError>
     let code = wire
         .code
         .ok_or_else(|| HeaderError::Json("missing \"code\"".to_owned()))?;
-    let pairs = wire
-        .ext_fields
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| ext_text(v).map(|text| (k, text)))
-        .collect();
+    let pairs = wire.ext_fields.map(|p| p.0).unwrap_or_default();
     let ext = ExtFields::from_decoded(pairs);
     Ok(Command {
         code: to_i32(Some(code), "code")?,
