@@ -6,7 +6,7 @@ use ringmq_codec::Command;
 use ringmq_codec::codes::{request as req, response as resp};
 
 use super::handlers::{
-    heartbeat, locks, lookup, offsets, pull, queue_offsets, reply_with, send, send_back,
+    heartbeat, locks, lookup, offsets, pull, queue_offsets, reply_with, reset, send, send_back,
     spawn_answer, topic_admin,
 };
 use super::shard::Shard;
@@ -46,6 +46,10 @@ pub fn dispatch(shard: &Rc<Shard>, conn: &Connection, request: Command, reply: R
         }
         req::UPDATE_AND_CREATE_TOPIC => {
             let fut = topic_admin::create(shard.clone(), request.clone());
+            return spawn_answer(reply, request, fut);
+        }
+        req::INVOKE_BROKER_TO_RESET_OFFSET => {
+            let fut = reset::invoke(shard.clone(), request.clone());
             return spawn_answer(reply, request, fut);
         }
         req::GET_ALL_TOPIC_CONFIG => topic_admin::all_topics(shard, &request),

@@ -71,8 +71,13 @@ pub const CURSORS_FILE: &str = "delayOffset.json";
 /// Longest sleep of the delivery task: a message put while it sleeps is delivered at most this
 /// late (the skew bound), without a wake-up from the send path.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Most messages of one level re-put between two cursor writes.
-pub const BATCH_MAX: usize = 64;
+/// Most messages of one level re-put between two cursor writes. Each batch costs two fsynced
+/// cursor writes and one group-commit append, so the batch must be large enough for those to
+/// keep up with a burst of due timers: at 64 a shard fired ~6 000 timers/s and fell 95 s
+/// behind 1 M timers due within a minute (`bench/run-suite --timers`).
+pub const BATCH_MAX: usize = 2048;
+/// Most record bytes of one batch, so a batch of large messages stays a bounded append.
+pub const BATCH_BYTES_MAX: usize = 8 << 20;
 
 /// Parses `messageDelayLevel`: 1 to [`MAX_LEVELS`] blank-separated durations, each a positive
 /// integer with unit `s`, `m`, `h` or `d`, into milliseconds.
@@ -488,8 +493,13 @@ async fn deliver_lane(shard: &Rc<Shard>, lane: Lane) -> Result<Option<i64>, Stri
             None => (start + BATCH_MAX as u64).min(max.0),
         };
         let mut batch = Vec::new();
+        let mut batch_bytes = 0usize;
         let mut next_due = None;
         for off in start..end_limit {
+            // An intent's range is replayed whole; a fresh batch stops at the byte bound.
+            if intent.is_none() && batch_bytes >= BATCH_BYTES_MAX {
+                break;
+            }
             let Some(e) = shard.store.queue_entry(lane_topic, qid, QueueOffset(off)) else {
                 break;
             };
@@ -512,6 +522,7 @@ async fn deliver_lane(shard: &Rc<Shard>, lane: Lane) -> Result<Option<i64>, Stri
                 batch.push(None);
                 continue;
             };
+            batch_bytes += bytes.len();
             let parsed = RecordView::parse(&bytes).ok().and_then(|v| {
                 let topic = properties::find(v.properties, keys::REAL_TOPIC)?.to_owned();
                 let qid = properties::find(v.properties, keys::REAL_QID)?
@@ -573,15 +584,15 @@ async fn deliver_lane(shard: &Rc<Shard>, lane: Lane) -> Result<Option<i64>, Stri
                 i
             }
         };
-        for d in batch.iter().flatten() {
-            if shard.scheduler.skip.borrow_mut().remove(&d.phys) {
-                continue;
-            }
-            if let Err(e) = reput(shard, d).await {
-                // The batch is retried from its intent: skip what it already wrote.
-                collect_skips(shard, &intent).await;
-                return Err(e);
-            }
+        let todo: Vec<&Due> = batch
+            .iter()
+            .flatten()
+            .filter(|d| !shard.scheduler.skip.borrow_mut().remove(&d.phys))
+            .collect();
+        if let Err(e) = reput_all(shard, &todo).await {
+            // The batch is retried from its intent: skip what it already wrote.
+            collect_skips(shard, &intent).await;
+            return Err(e);
         }
         set_level(shard, level, end, None)?;
         if next_due.is_some() {
@@ -608,39 +619,52 @@ fn set_level(
         .map_err(|e| format!("cannot write {CURSORS_FILE}: {e}"))
 }
 
-/// Appends the copy of a due schedule record to its real queue.
-async fn reput(shard: &Shard, d: &Due) -> Result<(), String> {
-    let v = RecordView::parse(&d.record).map_err(|e| e.to_string())?;
-    let props = match d.hop_due {
-        Some(due) => hop_properties(v.properties, d.phys, due),
-        None => delivered_properties(v.properties, d.phys),
-    };
+/// Appends the copies of a batch of due schedule records to their real (or next stage)
+/// queues as one group-commit append, in batch order: one write (and, under SYNC_FLUSH, one
+/// fdatasync) for the whole batch instead of one round per message.
+async fn reput_all(shard: &Shard, due: &[&Due]) -> Result<(), String> {
+    if due.is_empty() {
+        return Ok(());
+    }
     let durability = match shard.cfg.flush {
         FlushDiskType::Sync => Durability::Synced,
         FlushDiskType::Async => Durability::Written,
     };
-    let req = AppendRequest {
-        topic: &d.target_topic,
-        queue_id: d.target_qid,
-        body: v.body,
-        flag: v.flag,
-        sys_flag: v.sys_flag,
-        born_timestamp: v.born_timestamp,
-        born_host: v.born_host,
-        properties: &props,
-        reconsume_times: v.reconsume_times,
-        prepared_transaction_offset: v.prepared_transaction_offset,
-        tag_code: d
-            .hop_due
-            .unwrap_or_else(|| tag_code(properties::find(&props, keys::TAGS))),
-        durability,
-    };
+    let mut views = Vec::with_capacity(due.len());
+    for d in due {
+        let v = RecordView::parse(&d.record).map_err(|e| e.to_string())?;
+        let props = match d.hop_due {
+            Some(at) => hop_properties(v.properties, d.phys, at),
+            None => delivered_properties(v.properties, d.phys),
+        };
+        views.push((v, props));
+    }
+    let reqs: Vec<AppendRequest<'_>> = due
+        .iter()
+        .zip(&views)
+        .map(|(d, (v, props))| AppendRequest {
+            topic: &d.target_topic,
+            queue_id: d.target_qid,
+            body: v.body,
+            flag: v.flag,
+            sys_flag: v.sys_flag,
+            born_timestamp: v.born_timestamp,
+            born_host: v.born_host,
+            properties: props,
+            reconsume_times: v.reconsume_times,
+            prepared_transaction_offset: v.prepared_transaction_offset,
+            tag_code: d
+                .hop_due
+                .unwrap_or_else(|| tag_code(properties::find(props, keys::TAGS))),
+            durability,
+        })
+        .collect();
     shard
         .store
-        .append(req)
+        .append_batch(&reqs)
         .await
         .map(|_| ())
-        .map_err(|e| format!("re-put to {}/{}: {e}", d.target_topic, d.target_qid))
+        .map_err(|e| format!("re-put of {} due messages: {e}", reqs.len()))
 }
 
 #[cfg(test)]

@@ -10,13 +10,23 @@
 //!                        └─ check max reached ──────► TRANS_CHECK_MAX_TIME_TOPIC/0
 //!                        then op record ───────────► RMQ_SYS_TRANS_OP_HALF_TOPIC/0, body
 //!                                                    "<half queue offset>", TAGS=d
+//!  each check-back ── first a check record ────────► RMQ_SYS_TRANS_OP_HALF_TOPIC/0, body
+//!                                                    "<half queue offset>", TAGS=c
 //! ```
 //!
 //! # State
 //! The unresolved half messages ([`TxTable`]) are kept in memory, keyed by half-queue offset.
 //! On open they are rebuilt from the logs: every half-queue entry whose offset no op record
-//! names is unresolved ([`rebuild_pending`]). Check counts are in memory only (a restart
-//! grants a half message a fresh set of checks).
+//! names is unresolved ([`rebuild_pending`]).
+//!
+//! Check counts survive a restart. Java keeps the count as the `TRANSACTION_CHECK_TIMES`
+//! property of a re-put copy of the half message (one full copy per check). Here a check
+//! appends a small check record (tag `c`) to the op queue before the check is sent, and the
+//! rebuild counts them per half offset ([`OpLog`]): same durability as the op records, no
+//! copy of the body, and the half message keeps its offsets, so a late answer to an earlier
+//! check still resolves it. A crash between the record and the send costs a check, never
+//! grants an extra one. The check request and a parked message still carry
+//! `TRANSACTION_CHECK_TIMES` for clients and operators.
 //!
 //! # Exactly-once commit
 //! A half message leaves the table before the first await of its resolution, so two
@@ -26,7 +36,7 @@
 //! (the real queue's end when the half was stored: a commit can only come later), which
 //! bounds the scan to what was appended to that queue since; the missing op is written then.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -55,6 +65,8 @@ pub const CHECK_MAX_TOPIC: &str = "TRANS_CHECK_MAX_TIME_TOPIC";
 pub const REAL_MARK_KEY: &str = "__RINGMQ_REAL_MARK";
 /// Tag of op records (Java's "d", for "delete").
 pub const OP_TAG: &str = "d";
+/// Tag of check records in the op queue (ringmq's; Java re-puts the half message instead).
+pub const CHECK_TAG: &str = "c";
 /// Most real-queue entries looked at per unresolved half on rebuild.
 pub const REBUILD_SCAN_MAX: u64 = 100_000;
 
@@ -116,6 +128,34 @@ impl TxTable {
 
     pub fn get_mut(&mut self, half_offset: u64) -> Option<&mut Pending> {
         self.pending.get_mut(&half_offset)
+    }
+}
+
+/// What the op queue says about half messages: which are resolved and how often each was
+/// checked.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct OpLog {
+    pub resolved: HashSet<u64>,
+    pub checks: HashMap<u64, u32>,
+}
+
+impl OpLog {
+    /// Folds in one op-queue record with tag `tag` and body `body`. Untagged records count as
+    /// resolutions (every op record before check records existed was one).
+    pub fn apply(&mut self, tag: Option<&str>, body: &[u8]) {
+        let offsets = parse_op_body(body);
+        if tag == Some(CHECK_TAG) {
+            for o in offsets {
+                let n = self.checks.entry(o).or_default();
+                *n = n.saturating_add(1);
+            }
+        } else {
+            self.resolved.extend(offsets);
+        }
+    }
+
+    pub fn checks_of(&self, half_offset: u64) -> u32 {
+        self.checks.get(&half_offset).copied().unwrap_or(0)
     }
 }
 
@@ -214,7 +254,7 @@ async fn read_record(shard: &Shard, phys: u64) -> Option<Vec<u8>> {
 /// Rebuilds the unresolved half messages from the half and op queues (module doc). Runs
 /// before the shard serves.
 pub async fn rebuild(shard: &Rc<Shard>) -> Result<(), String> {
-    let mut resolved = HashSet::new();
+    let mut ops = OpLog::default();
     let (min, max) = shard.store.queue_offsets(OP_TOPIC, 0);
     for off in min.0..max.0 {
         let Some(e) = shard.store.queue_entry(OP_TOPIC, 0, QueueOffset(off)) else {
@@ -223,11 +263,11 @@ pub async fn rebuild(shard: &Rc<Shard>) -> Result<(), String> {
         if let Some(bytes) = read_record(shard, e.phys).await
             && let Ok(v) = RecordView::parse(&bytes)
         {
-            resolved.extend(parse_op_body(v.body));
+            ops.apply(properties::find(v.properties, keys::TAGS), v.body);
         }
     }
     let (min, max) = shard.store.queue_offsets(HALF_TOPIC, 0);
-    let open = rebuild_pending(min.0..max.0, &resolved);
+    let open = rebuild_pending(min.0..max.0, &ops.resolved);
     let mut committed = 0usize;
     for off in open {
         let Some(e) = shard.store.queue_entry(HALF_TOPIC, 0, QueueOffset(off)) else {
@@ -244,7 +284,8 @@ pub async fn rebuild(shard: &Rc<Shard>) -> Result<(), String> {
             committed += 1;
             continue;
         }
-        let p = pending_of(v.properties, v.born_timestamp, e.phys, v.store_timestamp);
+        let mut p = pending_of(v.properties, v.born_timestamp, e.phys, v.store_timestamp);
+        p.checks = ops.checks_of(off);
         shard.transactions.borrow_mut().add(off, p);
     }
     let n = shard.transactions.borrow().len();
@@ -286,9 +327,18 @@ async fn was_committed(shard: &Shard, v: &RecordView<'_>, phys: u64) -> bool {
 
 /// Records that the half at `half_offset` is resolved.
 async fn write_op(shard: &Shard, half_offset: u64) -> Result<(), BrokerError> {
+    write_op_record(shard, half_offset, OP_TAG).await
+}
+
+/// Records one check-back of the half at `half_offset` (counted by [`OpLog`] on rebuild).
+async fn write_check(shard: &Shard, half_offset: u64) -> Result<(), BrokerError> {
+    write_op_record(shard, half_offset, CHECK_TAG).await
+}
+
+async fn write_op_record(shard: &Shard, half_offset: u64, tag: &str) -> Result<(), BrokerError> {
     let body = half_offset.to_string();
     let mut props = String::new();
-    properties::encode([(keys::TAGS, OP_TAG)], &mut props);
+    properties::encode([(keys::TAGS, tag)], &mut props);
     shard
         .store
         .append(AppendRequest {
@@ -302,7 +352,7 @@ async fn write_op(shard: &Shard, half_offset: u64) -> Result<(), BrokerError> {
             properties: &props,
             reconsume_times: 0,
             prepared_transaction_offset: 0,
-            tag_code: tag_code(Some(OP_TAG)),
+            tag_code: tag_code(Some(tag)),
             durability: durability(shard),
         })
         .await
@@ -423,14 +473,34 @@ async fn commit_half(shard: &Shard, v: &RecordView<'_>, phys: u64) -> Result<(),
         .map_err(BrokerError::Storage)
 }
 
-/// The CHECK_TRANSACTION_STATE request for the half record `v` at `phys`: the header, and the
-/// record re-encoded with its real topic and queue (spec §3.10).
-pub fn check_request(v: &RecordView<'_>, phys: u64, broker_name: &str) -> Option<Command> {
+/// `props` with `TRANSACTION_CHECK_TIMES` set to `checks`.
+pub fn with_check_times(props: &str, checks: u32) -> String {
+    let n = checks.to_string();
+    let mut out = String::with_capacity(props.len() + 32);
+    properties::encode(
+        properties::iter(props)
+            .filter(|(k, _)| *k != keys::TRANSACTION_CHECK_TIMES)
+            .chain([(keys::TRANSACTION_CHECK_TIMES, n.as_str())]),
+        &mut out,
+    );
+    out
+}
+
+/// The CHECK_TRANSACTION_STATE request for the half record `v` at `phys`, checked for the
+/// `checks`-th time: the header, and the record re-encoded with its real topic and queue
+/// (spec §3.10) and `TRANSACTION_CHECK_TIMES`.
+pub fn check_request(
+    v: &RecordView<'_>,
+    phys: u64,
+    broker_name: &str,
+    checks: u32,
+) -> Option<Command> {
     let real = properties::find(v.properties, keys::REAL_TOPIC)?;
     let qid: i32 = properties::find(v.properties, keys::REAL_QID)?
         .parse()
         .ok()?;
     let uniq = properties::find(v.properties, keys::UNIQ_KEY).map(str::to_owned);
+    let props = with_check_times(v.properties, checks);
     let fields = RecordFields {
         topic: real,
         queue_id: qid,
@@ -445,7 +515,7 @@ pub fn check_request(v: &RecordView<'_>, phys: u64, broker_name: &str) -> Option
         reconsume_times: v.reconsume_times,
         prepared_transaction_offset: v.prepared_transaction_offset,
         body: v.body,
-        properties: v.properties,
+        properties: &props,
     };
     let mut body = Vec::new();
     fields.encode(RecordCrc::None, &mut body).ok()?;
@@ -504,7 +574,7 @@ async fn check_round(shard: &Rc<Shard>) -> Result<(), BrokerError> {
             if shard.transactions.borrow_mut().take(half_offset).is_none() {
                 continue;
             }
-            park_check_max(shard, &v).await?;
+            park_check_max(shard, &v, p.checks).await?;
             write_op(shard, half_offset).await?;
             tracing::info!(
                 shard = shard.index,
@@ -515,9 +585,6 @@ async fn check_round(shard: &Rc<Shard>) -> Result<(), BrokerError> {
             continue;
         }
         let conns = shard.clients.borrow().producer_conns(&p.group);
-        let Some(cmd) = check_request(&v, p.phys, &shard.name) else {
-            continue;
-        };
         let n = conns.len();
         let live = (0..n)
             .filter_map(|i| conns.get((i + p.checks as usize) % n))
@@ -525,8 +592,16 @@ async fn check_round(shard: &Rc<Shard>) -> Result<(), BrokerError> {
         let Some(conn) = live else {
             continue;
         };
-        if let Some(p) = shard.transactions.borrow_mut().get_mut(half_offset) {
-            p.checks += 1;
+        let checks = p.checks.saturating_add(1);
+        let Some(cmd) = check_request(&v, p.phys, &shard.name, checks) else {
+            continue;
+        };
+        // Counted durably before it is sent (module doc).
+        write_check(shard, half_offset).await?;
+        match shard.transactions.borrow_mut().get_mut(half_offset) {
+            Some(p) => p.checks = checks,
+            // Resolved while the check record was written: nothing to ask.
+            None => continue,
         }
         if let Err(e) = conn.oneway(cmd) {
             tracing::debug!(peer = %conn.peer(), error = %e, "cannot send a transaction check");
@@ -535,7 +610,8 @@ async fn check_round(shard: &Rc<Shard>) -> Result<(), BrokerError> {
     Ok(())
 }
 
-async fn park_check_max(shard: &Shard, v: &RecordView<'_>) -> Result<(), BrokerError> {
+async fn park_check_max(shard: &Shard, v: &RecordView<'_>, checks: u32) -> Result<(), BrokerError> {
+    let props = with_check_times(v.properties, checks);
     shard
         .store
         .append(AppendRequest {
@@ -546,7 +622,7 @@ async fn park_check_max(shard: &Shard, v: &RecordView<'_>) -> Result<(), BrokerE
             sys_flag: v.sys_flag,
             born_timestamp: v.born_timestamp,
             born_host: v.born_host,
-            properties: v.properties,
+            properties: &props,
             reconsume_times: v.reconsume_times,
             prepared_transaction_offset: v.phys_offset,
             tag_code: tag_code(properties::find(v.properties, keys::TAGS)),
@@ -579,6 +655,36 @@ mod tests {
         assert_eq!(parse_op_body(b"3"), vec![3]);
         assert_eq!(parse_op_body(b"1,2, 9,x"), vec![1, 2, 9]);
         assert!(parse_op_body(b"\xff").is_empty());
+    }
+
+    #[test]
+    fn check_records_count_and_op_records_resolve() {
+        let mut ops = OpLog::default();
+        ops.apply(Some(CHECK_TAG), b"4");
+        ops.apply(Some(CHECK_TAG), b"4");
+        ops.apply(Some(CHECK_TAG), b"6");
+        ops.apply(Some(OP_TAG), b"6");
+        ops.apply(None, b"9");
+        ops.apply(Some(CHECK_TAG), b"junk");
+        assert_eq!(ops.checks_of(4), 2);
+        assert_eq!(ops.checks_of(6), 1);
+        assert_eq!(ops.checks_of(5), 0);
+        let resolved: HashSet<u64> = [6, 9].into_iter().collect();
+        assert_eq!(ops.resolved, resolved, "check records resolve nothing");
+        assert_eq!(rebuild_pending(4..7, &ops.resolved), vec![4, 5]);
+    }
+
+    #[test]
+    fn check_times_property_is_replaced() {
+        let mut p = String::new();
+        properties::encode([("PGROUP", "pg"), ("TRANSACTION_CHECK_TIMES", "1")], &mut p);
+        let q = with_check_times(&p, 3);
+        assert_eq!(
+            properties::find(&q, keys::TRANSACTION_CHECK_TIMES),
+            Some("3")
+        );
+        assert_eq!(properties::find(&q, "PGROUP"), Some("pg"));
+        assert_eq!(properties::iter(&q).count(), 2);
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   (§3.11).
 //! - [`lookup`]: VIEW_MESSAGE_BY_ID, QUERY_MESSAGE (§3.9).
 //! - [`locks`]: LOCK_BATCH_MQ, UNLOCK_BATCH_MQ for orderly consumers (§3.12).
+//! - [`reset`]: INVOKE_BROKER_TO_RESET_OFFSET, RESET_CONSUMER_CLIENT_OFFSET to clients and the
+//!   PULL_OFFSET_MOVED answer of a pending reset (§3.13, §3.4).
 
 pub mod heartbeat;
 pub mod locks;
@@ -20,6 +22,7 @@ pub mod lookup;
 pub mod offsets;
 pub mod pull;
 pub mod queue_offsets;
+pub mod reset;
 pub mod send;
 pub mod send_back;
 pub mod topic_admin;

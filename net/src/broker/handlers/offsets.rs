@@ -41,7 +41,8 @@ pub fn query(shard: &Shard, request: &Command) -> Answer {
     })
 }
 
-/// Stores the group's offset for the queue; persisted every few seconds and at stop.
+/// Stores the group's offset for the queue (unless an admin reset of it is pending);
+/// persisted every few seconds and at stop.
 /// Validated as 5.x does: the group must exist (or be creatable), the topic must exist and
 /// the queue id be within it.
 pub fn update(shard: &Shard, request: &Command) -> Answer {
@@ -67,9 +68,21 @@ pub fn update(shard: &Shard, request: &Command) -> Answer {
             h.queue_id, h.topic
         )));
     }
-    shard
-        .offsets
-        .borrow_mut()
-        .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    let stored =
+        shard
+            .offsets
+            .borrow_mut()
+            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    if !stored {
+        // Answered SUCCESS all the same: the client did nothing wrong, its offset predates
+        // an admin reset that its next pull will tell it about.
+        tracing::debug!(
+            group = %h.consumer_group,
+            topic = %h.topic,
+            queue_id = h.queue_id,
+            offset = h.commit_offset,
+            "commit dropped: an offset reset of this queue is pending"
+        );
+    }
     Ok(ok(request))
 }

@@ -258,6 +258,10 @@ fn read(
 }
 
 fn execute(shard: &Rc<Shard>, pull: Pull, reply: Reply, run: Run) {
+    // A pending admin offset reset answers first (spec §3.4 step 4, last row); no commit.
+    if let Some(moved) = super::reset::pending_pull(shard, &pull.request, &pull.h) {
+        return reply.send(moved);
+    }
     let r = read(shard, &pull.h, &pull.filter);
     let (code, next) = classify(
         r.status,
