@@ -112,6 +112,10 @@ pub struct Params {
     /// self-test: responders standing in for this many brokers.
     #[serde(default = "one")]
     pub brokers: usize,
+    /// `timers`: when each message asks to be delivered (set by `ringmq-bench timers`, not a
+    /// flag of the other scenarios).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<crate::timers::TimerLoad>,
 }
 
 fn one() -> usize {
@@ -159,6 +163,7 @@ impl Params {
             consumer_group: "ringmq-bench-consumer".into(),
             brokers: 1,
             wait_store: true,
+            timer: None,
         }
     }
 
@@ -211,6 +216,9 @@ Usage:
                                           responder on loopback (no broker needed);
                                           --brokers N responders (match the target's brokers)
   ringmq-bench compare A.json B.json      side-by-side table with ratios B/A
+  ringmq-bench suite   [--quick] ...      issue 7's performance table in one run, with raw
+                                          baselines (starts its own broker; suite --help)
+  ringmq-bench timers  [--count N] ...    pending-timer RSS and firing skew (timers --help)
 Aliases: send-sync, send-async, send-oneway, send-async-batch (produce), pull-tail,
 pull-catchup (consume).
 

@@ -48,6 +48,8 @@ pub struct ConsumeRec {
     pub pulls: u64,
     pub pulls_found: u64,
     pub warnings: Vec<String>,
+    /// Timer runs: how late each message was delivered.
+    pub timer: crate::timers::SkewRec,
 }
 
 /// What one queue's pull loop found.
@@ -296,6 +298,10 @@ impl Consumer {
                         .observe(h.seq);
                     if matches!(arrival, Arrival::InOrder | Arrival::Reordered) {
                         distinct += 1;
+                        if self.sh.params.timer.is_some() {
+                            rec.timer
+                                .observe(view.properties, view.store_timestamp, recv_ns);
+                        }
                         if h.born_ns >= self.sh.measure_start_ns() {
                             let e2e = recv_ns.saturating_sub(h.born_ns);
                             rec.e2e.record_ns(e2e);

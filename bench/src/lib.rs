@@ -13,6 +13,10 @@
 //!   [`local`] has their single-thread async helpers.
 //! - [`selftest`]: the built-in minimal responder that measures the generator's ceiling.
 //! - [`run`]: one run end to end: setup, workers, progress, merge, report.
+//! - [`suite`]: issue 7's table in one run: starts the broker ([`procs`]), runs the scenarios
+//!   and the raw baselines ([`baseline`]), prints the [`table`] of medians and ratios.
+//! - [`timers`]: pending-timer RSS and firing skew (issue 6), a produce-consume run whose
+//!   messages carry delivery times.
 //!
 //! # Invariants
 //! - Nothing on the hot path is shared between worker threads: each records into its own
@@ -23,11 +27,13 @@
 //!   every stream in sequence order and any reordering counted is the broker's.
 //! - Loss is counted against acknowledged sends only; a send that failed is never "lost".
 
+pub mod baseline;
 pub mod body;
 pub mod cli;
 pub mod compare;
 pub mod consumer;
 pub mod local;
+pub mod procs;
 pub mod producer;
 pub mod report;
 pub mod run;
@@ -35,5 +41,8 @@ pub mod sched;
 pub mod selftest;
 pub mod setup;
 pub mod stats;
+pub mod suite;
+pub mod table;
+pub mod timers;
 pub mod verify;
 pub mod worker;

@@ -4,10 +4,17 @@ use std::process::ExitCode;
 
 use ringmq_bench::cli::{self, Command, Scenario};
 use ringmq_bench::report::{self, Report};
-use ringmq_bench::{compare, run};
+use ringmq_bench::{compare, run, suite, timers};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The suite and the timer benchmark orchestrate several runs and have their own flags.
+    let rest = args.get(1..).unwrap_or_default();
+    match args.first().map(String::as_str) {
+        Some("suite") => return done(suite::main(rest)),
+        Some("timers") => return done(timers::main(rest)),
+        _ => {}
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cmd = match cli::parse(&args, cores) {
         Ok(cmd) => cmd,
@@ -77,6 +84,13 @@ fn write_hgrm(dir: &str, r: &Report) -> Result<(), String> {
         println!("histogram written to {}", path.display());
     }
     Ok(())
+}
+
+fn done(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -282,7 +282,9 @@ impl Producer {
         }
     }
 
-    fn properties(&self, now_ms: i64) -> String {
+    /// The properties of a message (`key`: its stream and sequence number): UNIQ_KEY, WAIT,
+    /// TAGS when asked, and a timer run's delivery time.
+    fn properties(&self, now_ms: i64, key: u64) -> String {
         let id = self.uniq.borrow_mut().next_id(now_ms);
         let tags = &self.sh.params.tags;
         let tag = (!tags.is_empty()).then(|| {
@@ -300,6 +302,14 @@ impl Producer {
         if let Some(t) = tag.filter(|t| !t.is_empty()) {
             pairs.push((keys::TAGS, t));
         }
+        let timer = self
+            .sh
+            .params
+            .timer
+            .map(|t| t.properties(t.due_ms(self.id, key, now_ms)));
+        if let Some(extra) = &timer {
+            pairs.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+        }
         properties::encode(pairs, &mut out);
         out
     }
@@ -314,6 +324,10 @@ impl Producer {
             seq,
             born_ns,
         };
+        // A timer run's due time hashes this key: distinct for every message of the producer.
+        let q = &s.queue;
+        let stream = (q.topic as u64) << 20 | (q.broker as u64) << 12 | (q.queue_id as u64 & 0xfff);
+        let key = |seq: u64| seq ^ (stream << 36);
         let batched = p.batch > 1;
         let mut bytes = Vec::with_capacity((p.size + 64) * n as usize);
         if batched {
@@ -321,7 +335,7 @@ impl Producer {
             for seq in seq0..seq0 + n {
                 one.clear();
                 body::encode(&header(seq), &self.payload, &mut one);
-                let props = self.properties(now_ms);
+                let props = self.properties(now_ms, key(seq));
                 let entry = BatchEntry {
                     flag: 0,
                     body: &one,
@@ -349,7 +363,7 @@ impl Producer {
             sys_flag: 0,
             born_timestamp_ms: now_ms,
             flag: 0,
-            properties: Some(self.properties(now_ms)),
+            properties: Some(self.properties(now_ms, key(seq0))),
             reconsume_times: Some(0),
             unit_mode: false,
             max_reconsume_times: None,

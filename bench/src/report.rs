@@ -165,6 +165,9 @@ pub struct ConsumeResults {
     /// Pull responses other than SUCCESS / PULL_NOT_FOUND / PULL_RETRY_IMMEDIATELY.
     pub errors: Errors,
     pub per_queue: Vec<QueueVerdict>,
+    /// Timer runs (`ringmq-bench timers`): delivery time − intended delivery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_skew: Option<crate::timers::TimerSkew>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

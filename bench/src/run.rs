@@ -341,6 +341,7 @@ fn build_report(
     let (mut received, mut received_bytes, mut last_recv) = (0, 0, 0);
     let (mut abandoned, mut offset_jumps) = (0, 0);
     let (mut pulls, mut pulls_found) = (0u64, 0u64);
+    let mut skew = crate::timers::SkewRec::default();
     for r in results {
         let (pr, cr) = (&r.produce, &r.consume);
         send.merge(&pr.latency);
@@ -361,6 +362,7 @@ fn build_report(
         offset_jumps += cr.offset_jumps;
         pulls += cr.pulls;
         pulls_found += cr.pulls_found;
+        skew.merge(&cr.timer);
         let o = &cr.oddities;
         oddities.corrupt += o.corrupt;
         oddities.foreign += o.foreign;
@@ -447,6 +449,7 @@ fn build_report(
             oddities,
             errors: pull_errors,
             per_queue,
+            timer_skew: p.timer.is_some().then(|| skew.summary()),
         }
     });
     let achieved = produce
