@@ -486,7 +486,7 @@ fn size(text: &str) -> Result<usize, CliError> {
     }
 }
 
-fn duration_ms(text: &str) -> Result<u64, CliError> {
+pub(crate) fn duration_ms(text: &str) -> Result<u64, CliError> {
     let t = text.trim();
     let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
         (n, 1.0)

@@ -203,22 +203,11 @@ fn parse_count(flag: &str, v: &str) -> Result<u64, String> {
     }
 }
 
-/// A duration flag in ms (`60s`, `500ms`, `2m`; bare numbers are seconds).
+/// A duration flag in ms (`60s`, `500ms`, `2m`; bare numbers are seconds), read the way
+/// every other ringmq-bench duration flag is.
 pub fn parse_ms(flag: &str, v: &str) -> Result<i64, String> {
-    let t = v.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000.0)
-    } else {
-        (t, 1000.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(x) if x >= 0.0 && x.is_finite() => Ok((x * mult).round() as i64),
-        _ => Err(format!("{flag} {v}: expected a duration such as 60s")),
-    }
+    let ms = crate::cli::duration_ms(v).map_err(|e| format!("{flag}: {e}"))?;
+    i64::try_from(ms).map_err(|_| format!("{flag} {v}: too long"))
 }
 
 pub fn parse_opts(args: &[String]) -> Result<TimerOpts, String> {
