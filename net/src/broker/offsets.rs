@@ -65,11 +65,18 @@ impl OffsetTable {
     }
 
     pub fn pending_reset(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        // Every pull and commit asks; resets are rare, so skip building the key when none is.
+        if self.resets.is_empty() {
+            return None;
+        }
         self.resets.get(&key(group, topic))?.get(&queue_id).copied()
     }
 
     /// Removes and returns the pending reset of the queue, if any.
     pub fn take_reset(&mut self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        if self.resets.is_empty() {
+            return None;
+        }
         let k = key(group, topic);
         let queues = self.resets.get_mut(&k)?;
         let target = queues.remove(&queue_id)?;
