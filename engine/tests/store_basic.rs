@@ -79,6 +79,21 @@ fn append_read_restart() {
             .unwrap();
         assert_eq!(decode_all(&rec).0[0].body, vec![3u8; 100]);
         assert!(store.record_at(PhysOffset(1)).await.unwrap().is_none());
+        // Batched lookups: queue order, not log order; a wrong entry reads as None.
+        let mut entries: Vec<_> = (0..5)
+            .rev()
+            .map(|o| store.queue_entry("TopicA", 1, QueueOffset(o)).unwrap())
+            .collect();
+        let mut bogus = entries[0];
+        bogus.phys += 1;
+        entries.push(bogus);
+        let recs = store.records_of(&entries).await.unwrap();
+        let bodies: Vec<u8> = recs[..5]
+            .iter()
+            .map(|r| decode_all(r.as_ref().unwrap()).0[0].body[0])
+            .collect();
+        assert_eq!(bodies, vec![9, 7, 5, 3, 1]);
+        assert!(recs[5].is_none());
         let found = store
             .query_by_key("TopicA", "k4", 0, i64::MAX, 10)
             .await

@@ -21,6 +21,10 @@ const INDEX_READ_ENTRIES: u64 = 1 << 16;
 /// Bytes read to find a record's store time (the fixed fields with two IPv6 hosts).
 const RECORD_HEAD_LEN: usize = 100;
 
+/// Longest span [`Store::records_of`] reads at once, and the gap bytes it tolerates.
+const RUN_SPAN_MAX: u64 = 4 << 20;
+const RUN_SLACK: u64 = 64 << 10;
+
 fn queue<'a, F>(st: &'a State<F>, topic: &str, queue_id: i32) -> Option<&'a ConsumeQueue<F>> {
     st.topics.get(topic)?.get(&queue_id)
 }
@@ -156,6 +160,63 @@ impl<D: Disk> Store<D> {
             Ok(_) => Ok(Some(bytes)),
             Err(_) => Ok(None),
         }
+    }
+
+    /// The records of consume-queue `entries` (in their order; `None` where no valid record
+    /// is at an entry's place any more), read with one read per run of records that lie
+    /// close together in one segment instead of two reads per record as [`Store::record_at`]
+    /// needs. The delay and timer lanes re-put thousands of records per batch; their records
+    /// sit near each other in the log, interleaved with other lanes' copies.
+    pub async fn records_of(
+        &self,
+        entries: &[CqEntry],
+    ) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; entries.len()];
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_unstable_by_key(|&i| entries.get(i).map_or(0, |e| e.phys));
+        let seg_size = self.inner.cfg.segment_size;
+        let mut rest = order.as_slice();
+        while let Some((&first, _)) = rest.split_first() {
+            let Some(head) = entries.get(first) else {
+                break;
+            };
+            let (start, seg) = (head.phys, segment_start(head.phys, seg_size));
+            // A run: records of one segment whose span stays within RUN_SPAN_MAX and is at
+            // most twice their own bytes (so sparse entries are not read with the gaps).
+            let (mut end, mut bytes, mut n) = (head.end(), u64::from(head.size), 1);
+            for &i in rest.iter().skip(1) {
+                let Some(e) = entries.get(i) else { break };
+                let new_end = end.max(e.end());
+                let new_bytes = bytes + u64::from(e.size);
+                if segment_start(e.phys, seg_size) != seg
+                    || new_end - start > RUN_SPAN_MAX
+                    || new_end - start > 2 * new_bytes + RUN_SLACK
+                {
+                    break;
+                }
+                (end, bytes, n) = (new_end, new_bytes, n + 1);
+            }
+            let (run, tail) = rest.split_at(n.min(rest.len()));
+            rest = tail;
+            let whole = self.read_log(start, (end - start) as usize).await?;
+            for &i in run {
+                let Some(e) = entries.get(i) else { continue };
+                let from = (e.phys - start) as usize;
+                let rec = match &whole {
+                    Some(buf) => buf.get(from..from + e.size as usize).map(<[u8]>::to_vec),
+                    // Part of the run is not readable (an entry past the visible end or
+                    // below the oldest segment): read its records one by one.
+                    None => self.read_log(e.phys, e.size as usize).await?,
+                };
+                if let Some(rec) = rec
+                    && crate::log::record::verify(&rec, e.phys).is_ok()
+                    && let Some(slot) = out.get_mut(i)
+                {
+                    *slot = Some(rec);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn store_time_of(&self, e: &CqEntry) -> Result<i64, StorageError> {

@@ -7,10 +7,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use ringmq_codec::filter::TagFilter;
 
@@ -168,6 +169,24 @@ impl Signal {
         SignalWait {
             signal: Rc::clone(self),
         }
+    }
+}
+
+impl Signal {
+    /// `true` when the signal fired, `false` when `hold` passed first.
+    pub async fn wait_or_timeout(self: &Rc<Self>, hold: Duration) -> bool {
+        let mut fired = pin!(self.wait());
+        let mut sleep = pin!(compio::time::sleep(hold));
+        poll_fn(|cx| {
+            if fired.as_mut().poll(cx).is_ready() {
+                Poll::Ready(true)
+            } else if sleep.as_mut().poll(cx).is_ready() {
+                Poll::Ready(false)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 

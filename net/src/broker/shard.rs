@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use ringmq_codec::message::UniqKeyGenerator;
 
 use super::clients::ClientRegistry;
-use super::config::BrokerConfig;
+use super::config::{BrokerConfig, FlushDiskType};
 use super::groups::GroupTable;
 use super::handlers::heartbeat::notify_changed as heartbeat_notify;
 use super::locks::LockTable;
@@ -385,7 +385,8 @@ async fn open(
         Some(bytes) => OffsetTable::decode(&bytes).map_err(|e| format!("shard {k}: {e}"))?,
         None => OffsetTable::default(),
     };
-    let scheduler = Scheduler::open(&config_dir).map_err(|e| format!("shard {k}: {e}"))?;
+    let scheduler = Scheduler::open(&config_dir, cfg.flush == FlushDiskType::Sync)
+        .map_err(|e| format!("shard {k}: {e}"))?;
     let config_writer = ConfigWriter::start(k)
         .map_err(|e| format!("shard {k}: cannot start the config writer thread: {e}"))?;
     let addr = cfg.shard_addr(k);

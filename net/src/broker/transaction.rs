@@ -443,9 +443,8 @@ async fn commit_half(shard: &Shard, v: &RecordView<'_>, phys: u64) -> Result<(),
         let now = shard.now_ms();
         let at = schedule::timer_deliver_ms(&props, now, shard.cfg.timer_max_delay_ms);
         if let Ok(Some(at)) = at
-            && let Some(k) = schedule::timer_stage(&shard.cfg, at.saturating_sub(now))
+            && let Some((k, hop_due)) = schedule::timer_hop(&shard.cfg, now, at)
         {
-            let hop_due = now.saturating_add(schedule::stage_ms(k));
             props = schedule::timer_properties(&props, real, real_qid, at, hop_due);
             topic = schedule::TIMER_TOPIC.to_owned();
             qid = k as i32;
@@ -469,8 +468,9 @@ async fn commit_half(shard: &Shard, v: &RecordView<'_>, phys: u64) -> Result<(),
             durability: durability(shard),
         })
         .await
-        .map(|_| ())
-        .map_err(BrokerError::Storage)
+        .map_err(BrokerError::Storage)?;
+    shard.scheduler.note_due(&topic, qid, tag);
+    Ok(())
 }
 
 /// `props` with `TRANSACTION_CHECK_TIMES` set to `checks`.

@@ -15,11 +15,8 @@
 //! Every response, error codes included, carries the full `PullMessageResponseHeader`: Java
 //! clients unbox its four fields unguarded (spec §10 item 2).
 
-use std::future::poll_fn;
-use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::Poll;
 use std::time::Duration;
 
 use ringmq_codec::codes::response as resp;
@@ -306,7 +303,7 @@ fn park(shard: &Rc<Shard>, pull: Pull, reply: Reply, hold: Duration) {
     shard.metrics.long_poll_waiters.fetch_add(1, Relaxed);
     let shard = shard.clone();
     compio::runtime::spawn(async move {
-        let woken = signal_or_timeout(&signal, hold).await;
+        let woken = signal.wait_or_timeout(hold).await;
         if !woken
             && shard
                 .waiters
@@ -319,22 +316,6 @@ fn park(shard: &Rc<Shard>, pull: Pull, reply: Reply, hold: Duration) {
         execute(&shard, pull, reply, Run::Again);
     })
     .detach();
-}
-
-/// `true` when the signal fired, `false` when `hold` passed first.
-async fn signal_or_timeout(signal: &Rc<Signal>, hold: Duration) -> bool {
-    let mut fired = pin!(signal.wait());
-    let mut sleep = pin!(compio::time::sleep(hold));
-    poll_fn(|cx| {
-        if fired.as_mut().poll(cx).is_ready() {
-            Poll::Ready(true)
-        } else if sleep.as_mut().poll(cx).is_ready() {
-            Poll::Ready(false)
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 fn answer(

@@ -169,9 +169,8 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
         let at = schedule::timer_deliver_ms(props, now, shard.cfg.timer_max_delay_ms)
             .map_err(BrokerError::MessageIllegal)?;
         if let Some(at) = at
-            && let Some(k) = schedule::timer_stage(&shard.cfg, at.saturating_sub(now))
+            && let Some((k, hop_due)) = schedule::timer_hop(&shard.cfg, now, at)
         {
-            let hop_due = now.saturating_add(schedule::stage_ms(k));
             for r in &mut records {
                 r.properties =
                     schedule::timer_properties(&r.properties, &topic, queue_id, at, hop_due);
@@ -457,6 +456,11 @@ async fn store(shard: &Rc<Shard>, request: &Command, plan: Plan) -> Command {
                     );
                     t.add(r.queue_offset.0, p);
                 }
+            }
+            if (plan.topic == schedule::SCHEDULE_TOPIC || plan.topic == schedule::TIMER_TOPIC)
+                && let Some(due) = plan.records.iter().map(|r| r.tag_code).min()
+            {
+                shard.scheduler.note_due(&plan.topic, plan.queue_id, due);
             }
             success(shard, request, &plan, &results)
         }
