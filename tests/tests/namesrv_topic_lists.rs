@@ -1,5 +1,6 @@
 //! GET_ALL_TOPIC_LIST_FROM_NAMESERVER and GET_TOPICS_BY_CLUSTER answer TopicList
-//! (`{"topicList":[...]}`), the second limited to the cluster's brokers.
+//! (`{"topicList":[...]}`), the second limited to the cluster's brokers;
+//! DELETE_TOPIC_IN_NAMESRV removes a topic's routes by cluster or everywhere.
 
 use ringmq_codec::SerializeType;
 use ringmq_codec::codes::{request, response};
@@ -50,4 +51,35 @@ fn topic_lists() {
     let unknown =
         conn.call(plain_request(request::GET_TOPICS_BY_CLUSTER).with_ext("cluster", "NoCluster"));
     assert!(sorted(&json(&unknown)).is_empty());
+
+    // DELETE_TOPIC_IN_NAMESRV (mqadmin deleteTopic): by cluster, then everywhere.
+    let delete = |topic: &str, cluster: Option<&str>| {
+        let mut r = plain_request(request::DELETE_TOPIC_IN_NAMESRV).with_ext("topic", topic);
+        if let Some(c) = cluster {
+            r = r.with_ext("clusterName", c);
+        }
+        r
+    };
+    assert_eq!(
+        conn.call(delete("OnlyX", Some(CLUSTER))).code,
+        response::SUCCESS
+    );
+    let all = json(&conn.call(plain_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER)));
+    assert!(
+        sorted(&all).contains(&"OnlyX".to_owned()),
+        "other cluster kept"
+    );
+    assert_eq!(conn.call(delete("OnlyX", None)).code, response::SUCCESS);
+    let route =
+        conn.call(plain_request(request::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", "OnlyX"));
+    assert_eq!(route.code, response::TOPIC_NOT_EXIST);
+    let all = json(&conn.call(plain_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER)));
+    assert_eq!(sorted(&all), ["OnlyA", "TBW102", "TopicTest"]);
+    let no_topic = conn.call(plain_request(request::DELETE_TOPIC_IN_NAMESRV));
+    assert_eq!(
+        no_topic.code,
+        response::SYSTEM_ERROR,
+        "{:?}",
+        no_topic.remark
+    );
 }

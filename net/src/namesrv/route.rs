@@ -506,6 +506,32 @@ impl RouteTable {
         }
     }
 
+    /// DELETE_TOPIC_IN_NAMESRV: forgets `topic`'s queues on the brokers of `cluster`, or on
+    /// every broker without one; a topic left without queues disappears. Returns whether
+    /// any queue data was removed. A broker that still has the topic brings it back with
+    /// its next registration, as in RocketMQ (the admin deletes it on the brokers first).
+    pub fn delete_topic(&mut self, topic: &str, cluster: Option<&str>) -> bool {
+        let Some(queues) = self.topics.get_mut(topic) else {
+            return false;
+        };
+        let removed = match cluster {
+            Some(cluster) => {
+                let names = self.clusters.get(cluster);
+                let before = queues.len();
+                queues.retain(|broker, _| !names.is_some_and(|n| n.contains(broker)));
+                queues.len() != before
+            }
+            None => {
+                queues.clear();
+                true
+            }
+        };
+        if queues.is_empty() {
+            self.topics.remove(topic);
+        }
+        removed
+    }
+
     /// The liveness entry of an address, for inspection.
     pub fn live_broker(&self, key: &BrokerAddrKey) -> Option<&LiveBroker> {
         self.live.get(key)

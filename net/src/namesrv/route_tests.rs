@@ -444,3 +444,24 @@ fn kv_config() {
     assert!(t.kv_namespace("ns").is_none());
     assert_eq!(t.kv_delete("nope", "k"), None);
 }
+
+#[test]
+fn delete_topic_by_cluster_or_everywhere() {
+    let mut t = RouteTable::default();
+    t.register(reg("broker-a", ADDR_A0, 0, 1, 7), 1000).unwrap();
+    let mut other = reg("broker-x", "10.0.0.9:10911", 0, 1, 8);
+    other.cluster = "OtherCluster".to_owned();
+    t.register(other, 1000).unwrap();
+    assert!(!t.delete_topic("NoSuchTopic", None));
+    assert!(!t.delete_topic("TopicTest", Some("NoCluster")));
+    // One cluster's brokers lose the topic, the other cluster keeps it.
+    assert!(t.delete_topic("TopicTest", Some(CLUSTER)));
+    assert!(queue(&t, "TopicTest", "broker-a").is_none());
+    assert!(queue(&t, "TopicTest", "broker-x").is_some());
+    assert!(t.delete_topic("TopicTest", None));
+    assert!(t.route("TopicTest").is_none());
+    assert!(!t.all_topics().topic_list.contains("TopicTest"));
+    // The broker's next registration with a changed version brings it back.
+    t.register(reg("broker-a", ADDR_A0, 0, 2, 7), 2000).unwrap();
+    assert!(queue(&t, "TopicTest", "broker-a").is_some());
+}

@@ -132,6 +132,7 @@ impl Namesrv {
             req::GET_KV_CONFIG => self.get_kv(request),
             req::DELETE_KV_CONFIG => self.delete_kv(request),
             req::GET_KVLIST_BY_NAMESPACE => self.kv_namespace(request),
+            req::DELETE_TOPIC_IN_NAMESRV => self.delete_topic(request),
             code => Ok(
                 Command::response_to(request, resp::REQUEST_CODE_NOT_SUPPORTED)
                     .with_remark(format!(" request type {code} not supported")),
@@ -282,6 +283,15 @@ impl Namesrv {
         let h = GetTopicsByClusterRequestHeader::decode(&request.ext)?;
         let list = self.table.borrow().topics_of_cluster(&h.cluster);
         Ok(ok(request).with_body(list.to_json()))
+    }
+
+    fn delete_topic(&self, request: &Command) -> Result<Command, RequestError> {
+        let h = DeleteTopicFromNamesrvRequestHeader::decode(&request.ext)?;
+        let cluster = h.cluster_name.as_deref().filter(|c| !c.is_empty());
+        if self.table.borrow_mut().delete_topic(&h.topic, cluster) {
+            tracing::info!(topic = %h.topic, cluster = cluster.unwrap_or("*"), "topic deleted");
+        }
+        Ok(ok(request))
     }
 
     fn put_kv(&self, request: &Command) -> Result<Command, RequestError> {

@@ -12,6 +12,7 @@
 //! | 101 GET_KV_CONFIG | C→N | [`GetKvConfigRequestHeader`]; answer [`GetKvConfigResponseHeader`] |
 //! | 102 DELETE_KV_CONFIG | C→N | [`DeleteKvConfigRequestHeader`] |
 //! | 219 GET_KVLIST_BY_NAMESPACE | C→N | [`GetKvListByNamespaceRequestHeader`] |
+//! | 216 DELETE_TOPIC_IN_NAMESRV | C→N | [`DeleteTopicFromNamesrvRequestHeader`] |
 //!
 //! 106 GET_BROKER_CLUSTER_INFO and 206 GET_ALL_TOPIC_LIST_FROM_NAMESERVER carry no header.
 
@@ -145,6 +146,15 @@ crate::ext_header! {
     /// GET_KVLIST_BY_NAMESPACE (219); the answer is a `KVTable` body.
     pub struct GetKvListByNamespaceRequestHeader {
         namespace: req String = "namespace",
+    }
+}
+
+crate::ext_header! {
+    /// DELETE_TOPIC_IN_NAMESRV (216), sent by `mqadmin deleteTopic` after the brokers
+    /// deleted the topic; without `clusterName` the topic goes from every broker.
+    pub struct DeleteTopicFromNamesrvRequestHeader {
+        topic: req String = "topic",
+        cluster_name: opt String = "clusterName",
     }
 }
 
