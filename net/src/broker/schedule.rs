@@ -40,6 +40,15 @@
 //! `log2(delay / 100 ms)` times plus once per longest-stage span (≈ 26 hops for 7 days with
 //! the 72 h default). Each hop's copy names its source, so hops are exactly once too.
 //!
+//! # Reference hops
+//! Only the first stage record holds the whole message. A later hop writes a small record
+//! with an empty body, the routing keys and a reference ([`REF_KEY`], [`REF_AT_KEY`]) to that
+//! full record; the delivery reads the full record and re-puts it. 1 KiB timers hop about
+//! five times on the way to a one-minute delay, so this cuts their re-put bytes about
+//! fivefold. A hop whose due time lies more than half of `fileReservedTime` after the full
+//! record was stored copies the message again instead ([`TimerRef::lasts_until`]), so
+//! retention by age never deletes a message a timer still needs.
+//!
 //! # The last hop
 //! A fixed stage makes a message wait its whole length, so a last hop through the 100 ms
 //! stage 0 would arrive up to 100 ms late. Stage 0 entries are therefore due at their exact
@@ -177,6 +186,8 @@ pub fn delivered_properties(props: &str, source_phys: u64) -> String {
         keys::DELAY,
         DUE_KEY,
         SOURCE_KEY,
+        REF_KEY,
+        REF_AT_KEY,
         keys::TIMER_DELIVER_MS,
         keys::TIMER_DELAY_SEC,
         keys::TIMER_DELAY_MS,
@@ -307,8 +318,67 @@ pub fn hop_properties(props: &str, source_phys: u64, hop_due: i64) -> String {
     let mut out = String::with_capacity(props.len() + 32);
     properties::encode(
         properties::iter(props)
-            .filter(|(k, _)| *k != DUE_KEY && *k != SOURCE_KEY)
+            .filter(|(k, _)| ![DUE_KEY, SOURCE_KEY, REF_KEY, REF_AT_KEY].contains(k))
             .chain([(DUE_KEY, due.as_str()), (SOURCE_KEY, src.as_str())]),
+        &mut out,
+    );
+    out
+}
+
+/// On a reference hop: `phys:size` of the full record it stands for.
+pub const REF_KEY: &str = "__RINGMQ_TIMER_REF";
+/// On a reference hop: store time (ms) of that record.
+pub const REF_AT_KEY: &str = "__RINGMQ_TIMER_REF_AT";
+
+/// Where the full record of a timer message is: a hop after the first writes only this
+/// reference and the routing keys, not the message again (module doc, "Reference hops").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerRef {
+    pub phys: u64,
+    pub size: u32,
+    pub stored_ms: i64,
+}
+
+impl TimerRef {
+    /// The reference a record's properties carry, if it is a reference hop.
+    pub fn of(props: &str) -> Option<TimerRef> {
+        let (phys, size) = properties::find(props, REF_KEY)?.split_once(':')?;
+        Some(TimerRef {
+            phys: phys.parse().ok()?,
+            size: size.parse().ok()?,
+            stored_ms: properties::find(props, REF_AT_KEY)?.parse().ok()?,
+        })
+    }
+
+    /// Whether the record is still safely in the log when a hop due at `due_ms` is served:
+    /// retention (`fileReservedTime`) deletes segments older than `keep_ms`; half of it is
+    /// the same margin [`max_stage`] keeps.
+    pub fn lasts_until(&self, due_ms: i64, keep_ms: i64) -> bool {
+        due_ms.saturating_sub(self.stored_ms) <= keep_ms / 2
+    }
+}
+
+/// The properties of a reference hop: the routing keys of `props` (a full timer record or
+/// an earlier reference hop), the reference, the hop's due time and its source.
+pub fn reference_properties(props: &str, r: TimerRef, source_phys: u64, hop_due: i64) -> String {
+    let at = |k: &str| properties::find(props, k).unwrap_or("");
+    let (reference, stored, src, due) = (
+        format!("{}:{}", r.phys, r.size),
+        r.stored_ms.to_string(),
+        source_phys.to_string(),
+        hop_due.to_string(),
+    );
+    let mut out = String::with_capacity(160);
+    properties::encode(
+        [
+            (keys::REAL_TOPIC, at(keys::REAL_TOPIC)),
+            (keys::REAL_QID, at(keys::REAL_QID)),
+            (keys::TIMER_OUT_MS, at(keys::TIMER_OUT_MS)),
+            (DUE_KEY, due.as_str()),
+            (SOURCE_KEY, src.as_str()),
+            (REF_KEY, reference.as_str()),
+            (REF_AT_KEY, stored.as_str()),
+        ],
         &mut out,
     );
     out
@@ -399,9 +469,16 @@ impl Scheduler {
         })
     }
 
-    fn persist(&self) -> std::io::Result<()> {
+    /// Writes the cursors on a blocking-pool thread: a create and a rename wait for a
+    /// journal handle, which ext4 hands out only after a running commit has written back
+    /// its data, and that took up to 200 ms while the timer benchmark re-put ~100 MB/s;
+    /// the shard thread would stall as long (seen as late timers in the slow-op tracing).
+    async fn persist(&self) -> std::io::Result<()> {
         let bytes = self.cursors.borrow().encode();
-        write_atomically(&self.path, &bytes, self.sync)?;
+        let (path, sync) = (self.path.clone(), self.sync);
+        compio::runtime::spawn_blocking(move || write_atomically(&path, &bytes, sync))
+            .await
+            .map_err(|_| std::io::Error::other("the cursor write task failed"))??;
         self.dirty.set(false);
         Ok(())
     }
@@ -431,7 +508,11 @@ struct Due {
     target_qid: i32,
     /// For a hop to a timer stage: the hop's due time.
     hop_due: Option<i64>,
+    /// The entry's record; for a copy of the message a reference hop stands for (the last
+    /// hop, or a hop that must copy it again), that message's record.
     record: Vec<u8>,
+    /// Set when the hop is written as a reference to this full record.
+    reference: Option<TimerRef>,
 }
 
 /// A schedule queue and its key in the cursor file.
@@ -552,7 +633,7 @@ pub async fn delivery_loop(shard: Rc<Shard>) {
         }
         window_if_due(&shard).await;
         if sched.dirty.get()
-            && let Err(e) = sched.persist()
+            && let Err(e) = sched.persist().await
         {
             tracing::warn!(shard = shard.index, error = %e, "cannot write {CURSORS_FILE}; retrying");
         }
@@ -635,7 +716,7 @@ async fn deliver_lane(shard: &Rc<Shard>, lane: Lane) -> Result<Option<i64>, Stri
                 marks: marks_of(shard, &batch),
                 done: Vec::new(),
             };
-            set_level(shard, lane.key, start, Some(i.clone()), true)?;
+            set_level(shard, lane.key, start, Some(i.clone()), true).await?;
             i
         }
     };
@@ -650,7 +731,7 @@ async fn deliver_lane(shard: &Rc<Shard>, lane: Lane) -> Result<Option<i64>, Stri
         return Err(e);
     }
     // The intent on file covers the batch until the next write records the new cursor.
-    set_level(shard, lane.key, end, None, false)?;
+    set_level(shard, lane.key, end, None, false).await?;
     window_if_due(shard).await;
     Ok(next_due.or((end < max.0).then_some(now)))
 }
@@ -720,7 +801,7 @@ async fn deliver_window(shard: &Rc<Shard>) -> Result<(), String> {
                 marks: marks_of(shard, &batch),
                 done,
             };
-            set_level(shard, WINDOW.key, start, Some(i.clone()), true)?;
+            set_level(shard, WINDOW.key, start, Some(i.clone()), true).await?;
             let todo: Vec<&Due> = batch.iter().flatten().collect();
             if let Err(e) = reput_all(shard, &todo).await {
                 collect_skips(shard, &i).await;
@@ -750,7 +831,7 @@ async fn deliver_window(shard: &Rc<Shard>) -> Result<(), String> {
             .unwrap_or_default();
         let keep = current.intent.clone().filter(|i| cursor_now < i.end);
         if cursor_now != current.cursor || keep != current.intent {
-            set_level(shard, WINDOW.key, cursor_now, keep, false)?;
+            set_level(shard, WINDOW.key, cursor_now, keep, false).await?;
         }
         if !capped {
             return Ok(());
@@ -772,7 +853,11 @@ async fn load(
         .records_of(&cq)
         .await
         .map_err(|e| e.to_string())?;
+    let keep_ms = i64::try_from(shard.cfg.file_reserved_time_hours.saturating_mul(3_600_000))
+        .unwrap_or(i64::MAX);
     let mut out = Vec::with_capacity(entries.len());
+    // (index in `out`, where the full record of a reference is) for the copies that need it.
+    let mut fetch: Vec<(usize, CqEntry)> = Vec::new();
     for ((off, e), bytes) in entries.iter().zip(records) {
         let Some(bytes) = bytes else {
             tracing::warn!(
@@ -791,9 +876,14 @@ async fn load(
                 .ok()?;
             let out = properties::find(v.properties, keys::TIMER_OUT_MS)
                 .and_then(|s| s.parse::<i64>().ok());
-            Some((topic, qid, out))
+            let own = TimerRef {
+                phys: e.phys,
+                size: e.size,
+                stored_ms: v.store_timestamp,
+            };
+            Some((topic, qid, out, TimerRef::of(v.properties), own))
         });
-        let Some((real_topic, real_qid, timer_out)) = parsed else {
+        let Some((real_topic, real_qid, timer_out, reference, own)) = parsed else {
             tracing::warn!(
                 shard = shard.index,
                 lane = lane.key,
@@ -803,18 +893,71 @@ async fn load(
             out.push(None);
             continue;
         };
-        let (target_topic, target_qid, hop_due) =
-            match timer_out.and_then(|at| timer_hop(&shard.cfg, now, at)) {
-                Some((k, due)) => (TIMER_TOPIC.to_owned(), k as i32, Some(due)),
-                None => (real_topic, real_qid, None),
-            };
+        let hop = timer_out.and_then(|at| timer_hop(&shard.cfg, now, at));
+        let full = reference.unwrap_or(own);
+        // A hop refers to the full record while it lasts; the delivery, or a hop it would
+        // not last for, needs the full record itself.
+        let (target_topic, target_qid, hop_due, as_reference) = match hop {
+            Some((k, due)) => {
+                let lasts = full.lasts_until(due, keep_ms);
+                (
+                    TIMER_TOPIC.to_owned(),
+                    k as i32,
+                    Some(due),
+                    lasts.then_some(full),
+                )
+            }
+            None => (real_topic, real_qid, None, None),
+        };
+        if as_reference.is_none()
+            && let Some(r) = reference
+        {
+            fetch.push((
+                out.len(),
+                CqEntry {
+                    phys: r.phys,
+                    size: r.size,
+                    tag_code: 0,
+                },
+            ));
+        }
         out.push(Some(Due {
             phys: e.phys,
             target_topic,
             target_qid,
             hop_due,
             record: bytes,
+            reference: as_reference,
         }));
+    }
+    if !fetch.is_empty() {
+        let cq: Vec<CqEntry> = fetch.iter().map(|(_, e)| *e).collect();
+        let full = shard
+            .store
+            .records_of(&cq)
+            .await
+            .map_err(|e| e.to_string())?;
+        for ((i, e), record) in fetch.iter().zip(full) {
+            let Some(slot) = out.get_mut(*i) else {
+                continue;
+            };
+            match record {
+                Some(r) => {
+                    if let Some(d) = slot {
+                        d.record = r;
+                    }
+                }
+                None => {
+                    tracing::warn!(
+                        shard = shard.index,
+                        lane = lane.key,
+                        phys = e.phys,
+                        "the message a timer refers to is no longer in the log; skipped"
+                    );
+                    *slot = None;
+                }
+            }
+        }
     }
     Ok(out)
 }
@@ -836,7 +979,7 @@ fn marks_of(shard: &Shard, batch: &[Option<Due>]) -> Vec<(String, i32, u64)> {
 
 /// Sets a lane's cursor and intent in memory, and on file when `write` (an intent must be
 /// on file before its batch is re-put; a finished batch is recorded by the next write).
-fn set_level(
+async fn set_level(
     shard: &Shard,
     level: usize,
     cursor: u64,
@@ -856,6 +999,7 @@ fn set_level(
     shard
         .scheduler
         .persist()
+        .await
         .map_err(|e| format!("cannot write {CURSORS_FILE}: {e}"))
 }
 
@@ -873,9 +1017,10 @@ async fn reput_all(shard: &Shard, due: &[&Due]) -> Result<(), String> {
     let mut views = Vec::with_capacity(due.len());
     for d in due {
         let v = RecordView::parse(&d.record).map_err(|e| e.to_string())?;
-        let props = match d.hop_due {
-            Some(at) => hop_properties(v.properties, d.phys, at),
-            None => delivered_properties(v.properties, d.phys),
+        let props = match (d.hop_due, d.reference) {
+            (Some(at), Some(r)) => reference_properties(v.properties, r, d.phys, at),
+            (Some(at), None) => hop_properties(v.properties, d.phys, at),
+            (None, _) => delivered_properties(v.properties, d.phys),
         };
         views.push((v, props));
     }
@@ -885,7 +1030,7 @@ async fn reput_all(shard: &Shard, due: &[&Due]) -> Result<(), String> {
         .map(|(d, (v, props))| AppendRequest {
             topic: &d.target_topic,
             queue_id: d.target_qid,
-            body: v.body,
+            body: if d.reference.is_some() { &[] } else { v.body },
             flag: v.flag,
             sys_flag: v.sys_flag,
             born_timestamp: v.born_timestamp,
@@ -1023,6 +1168,51 @@ mod tests {
         // Longer stages keep their fixed wait (their queues stay ordered by due time).
         assert_eq!(timer_hop(&cfg, 1_000, 1_250), Some((1, 1_200)));
         assert_eq!(timer_hop(&cfg, 0, 60_000), Some((9, 51_200)));
+    }
+
+    #[test]
+    fn reference_hops_carry_routing_keys_and_the_reference() {
+        let mut full = String::new();
+        properties::encode(
+            [
+                ("TAGS", "A"),
+                ("KEYS", "k1"),
+                ("UNIQ_KEY", "U"),
+                (keys::REAL_TOPIC, "T"),
+                (keys::REAL_QID, "2"),
+                (keys::TIMER_OUT_MS, "90000"),
+                (DUE_KEY, "1000"),
+            ],
+            &mut full,
+        );
+        assert_eq!(TimerRef::of(&full), None);
+        let r = TimerRef {
+            phys: 4096,
+            size: 1200,
+            stored_ms: 500,
+        };
+        let hop = reference_properties(&full, r, 8192, 52_000);
+        assert_eq!(TimerRef::of(&hop), Some(r));
+        assert_eq!(properties::find(&hop, keys::REAL_TOPIC), Some("T"));
+        assert_eq!(properties::find(&hop, keys::REAL_QID), Some("2"));
+        assert_eq!(properties::find(&hop, keys::TIMER_OUT_MS), Some("90000"));
+        assert_eq!(properties::find(&hop, DUE_KEY), Some("52000"));
+        assert_eq!(properties::find(&hop, SOURCE_KEY), Some("8192"));
+        // No user keys: the key index does not see hops.
+        for k in ["TAGS", "KEYS", "UNIQ_KEY"] {
+            assert_eq!(properties::find(&hop, k), None, "{k}");
+        }
+        // A hop of a hop keeps the original reference.
+        let again = reference_properties(&hop, TimerRef::of(&hop).unwrap(), 9000, 60_000);
+        assert_eq!(TimerRef::of(&again), Some(r));
+        // A full copy or the delivery drops the reference.
+        assert_eq!(TimerRef::of(&hop_properties(&hop, 1, 2)), None);
+        assert_eq!(TimerRef::of(&delivered_properties(&hop, 1)), None);
+        // Half of the retention is the limit.
+        let keep = 72 * 3_600_000;
+        assert!(r.lasts_until(500 + keep / 2, keep));
+        assert!(!r.lasts_until(501 + keep / 2, keep));
+        assert_eq!(TimerRef::of("__RINGMQ_TIMER_REF\u{1}x\u{2}"), None);
     }
 
     #[test]
