@@ -859,13 +859,16 @@ async fn load(
     // (index in `out`, where the full record of a reference is) for the copies that need it.
     let mut fetch: Vec<(usize, CqEntry)> = Vec::new();
     for ((off, e), bytes) in entries.iter().zip(records) {
-        let Some(bytes) = bytes else {
+        let skipped = |why: &str| {
             tracing::warn!(
                 shard = shard.index,
                 lane = lane.key,
                 offset = off,
-                "a delayed message is no longer in the log; skipped"
+                "a delayed message {why}; skipped"
             );
+        };
+        let Some(bytes) = bytes else {
+            skipped("is no longer in the log");
             out.push(None);
             continue;
         };
@@ -884,12 +887,7 @@ async fn load(
             Some((topic, qid, out, TimerRef::of(v.properties), own))
         });
         let Some((real_topic, real_qid, timer_out, reference, own)) = parsed else {
-            tracing::warn!(
-                shard = shard.index,
-                lane = lane.key,
-                offset = off,
-                "a delayed message has no REAL_TOPIC/REAL_QID; skipped"
-            );
+            skipped("has no REAL_TOPIC/REAL_QID");
             out.push(None);
             continue;
         };
