@@ -1,22 +1,32 @@
-//! engine-bench: the raw disk baseline and the engine, measured in one run on the same disk.
+//! engine-bench: the raw disk baseline and the engine, measured in interleaved rounds on the
+//! same disk, so that each ratio compares two runs taken seconds apart.
 //!
 //! ```text
 //! cargo run -p ringmq-engine --release --bin engine-bench -- --dir /tmp/rb [--seconds 3]
-//!     [--record-size 1024] [--recovery-gib 4] [--recovery-full-scan] [--smoke]
+//!     [--rounds 3] [--record-size 1024] [--recovery-gib 4] [--recovery-full-scan] [--smoke]
 //! ```
-//! Scenarios (1 KiB bodies by default):
-//! 1. raw buffered `pwrite` in 1 MiB chunks and in record-size chunks (page cache);
-//! 2. engine async flush, 8 queues and 10 000 queues (many concurrent appenders);
-//! 3. engine sync flush, 64 concurrent appenders, fdatasync on a sync thread and as an
-//!    io_uring op;
-//! 4. raw `pwrite` + `fdatasync` at the batch size group commit reached, appending to a new
-//!    file and overwriting a pre-filled one (DESIGN.md's pre-created segment claim);
-//! 5. with `--recovery-gib N`: a child fills N GiB, is killed with SIGKILL, and `open` is timed.
+//! This VM's disk changes speed by up to 10× within a minute, so a ratio of two runs taken a
+//! minute apart says little. Each round runs, back to back (1 KiB bodies by default):
+//! 1. raw buffered `pwrite` in 1 MiB chunks for the run time (informational);
+//! 2. engine async flush, `--many-queues` queues; 3. engine async flush, 8 queues;
+//! 4. raw buffered `pwrite` in chunks of the size the engine's writes had in run 3, on the
+//!    kind of file the engine wrote (see [`FileKind`]), first exactly the bytes run 3 wrote
+//!    (same page-cache load), then for the run time (what the page cache gives in that time:
+//!    past ~2 GB dirty, writeback throttling decides it);
+//! 5. engine sync flush, `--sync-appenders` concurrent appenders;
+//! 6. raw `pwrite` + `fdatasync(2)` of the bytes one engine group commit covered in run 5,
+//!    on the kind of file the engine wrote, then the same as one io_uring durable write
+//!    (`RWF_DSYNC`), the operation the engine's group commit uses.
 //!
-//! The last line is `RESULT {json}` with every figure and the ratios of the issue's targets.
+//! Ratios come from adjacent runs: async 3/4 (and 3/1), many queues 2/3, sync 5/6. The
+//! report gives each ratio's median, min and max over the rounds, and the medians of the
+//! absolute figures. With `--recovery-gib N` a child then fills N GiB, is killed with
+//! SIGKILL, and `open` is timed. The last line is `RESULT {json}`. Run it under the shared
+//! benchmark lock (`flock /tmp/ringmq-bench.lock ...`).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{BufRead, Write};
 use std::os::unix::fs::FileExt;
@@ -25,9 +35,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use ringmq_engine::disk::{SyncMethod, UringDisk};
+use ringmq_engine::disk::{Disk, DiskFile, SyncMethod, UringDisk};
 use ringmq_engine::{
-    AppendRequest, Durability, FlushMode, Prealloc, Store, StoreConfig, SystemClock,
+    AppendRequest, Durability, FlushMode, Prealloc, Store, StoreConfig, StoreStats, SystemClock,
 };
 use serde_json::{Map, Value, json};
 
@@ -35,6 +45,7 @@ use serde_json::{Map, Value, json};
 struct Args {
     dir: PathBuf,
     seconds: f64,
+    rounds: usize,
     record_size: usize,
     async_appenders: usize,
     sync_appenders: usize,
@@ -43,30 +54,75 @@ struct Args {
     recovery_full_scan: bool,
     smoke: bool,
     prealloc: Option<Prealloc>,
+    sync_method: SyncMethod,
+    sync_segment: SyncSegment,
+    writes_in_flight: Option<usize>,
+    event_interval: Option<usize>,
+    write_chunk: Option<u64>,
+    durable_writes: Option<bool>,
 }
 
-const HELP: &str = "engine-bench: raw disk baseline vs the ringmq engine, one run, one RESULT line
+/// The segment the sync-flush engine runs write into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncSegment {
+    /// A segment zero-filled ahead of time, as every segment after a fresh log's first one
+    /// is under `Prealloc::Fill` (the default under sync flush): a running broker's state.
+    Filled,
+    /// The first segment of a fresh log, which the engine only extends (the first append
+    /// must not wait for a 1 GiB fill).
+    Fresh,
+}
+
+const HELP: &str =
+    "engine-bench: raw disk baseline vs the ringmq engine, interleaved rounds, one RESULT line
 
 options:
   --dir DIR              scratch directory on the disk to measure (default /tmp/ringmq-engine-bench)
-  --seconds S            duration of each timed scenario (default 3)
+  --seconds S            duration of each timed run (default 3)
+  --rounds N             interleaved rounds (default 3); ratios are medians over rounds
   --record-size N        message body bytes (default 1024)
   --async-appenders N    concurrent appenders in async-flush runs (default 512)
   --sync-appenders N     concurrent appenders in sync-flush runs (default 64)
   --many-queues N        queue count of the many-queues run (default 10000)
+  --sync-method M        uring or thread: how the engine's sync runs fdatasync (default: the
+                         engine's default)
+  --sync-segment K       filled (default: a segment pre-filled as Prealloc::Fill leaves it, the
+                         steady state) or fresh (the first segment of a new log, only extended)
   --recovery-gib G       also fill G GiB in a child, kill -9 it, time recovery (default off)
   --recovery-full-scan   the child never checkpoints, so recovery scans the whole log
   --smoke                tiny parameters (used by the test suite)
   --prealloc P           engine segment preparation: create, extend or fill (default: the
                          engine's default, StoreConfig::new)
+  --durable-writes X     on or off: group commits as one write+sync operation (default:
+                         FlushConfig's)
+  --write-chunk B        engine write_chunk_bytes (default: FlushConfig's)
+  --event-interval N     compio task polls between I/O polls of the engine runs (default:
+                         compio's, as the broker runs)
+  --writes-in-flight N   engine writes in flight at once (default: FlushConfig's)
+  --only-async DIR       profiling: only one async-flush engine run (8 queues; then
+                         --queues N for another count)
+  --only-sync DIR        profiling: only one sync-flush engine run
+  --only-recovery DIR    only the kill -9 recovery scenario (with --recovery-gib G)
   --time-open DIR        only time Store::open (recovery) of an existing store directory;
                          RINGMQ_CHUNK=<bytes> overrides the recovery read size
 ";
 
-fn parse_args() -> Option<Args> {
+/// What the command line asked for: a benchmark, or one of the single-purpose modes.
+enum Mode {
+    Bench,
+    /// One async run in the directory, with this many queues.
+    OnlyAsync(PathBuf, i32),
+    OnlySync(PathBuf),
+    TimeOpen(PathBuf),
+    OnlyRecovery(PathBuf),
+    ChildFill(PathBuf, u64, bool),
+}
+
+fn parse_args() -> Option<(Args, Mode)> {
     let mut a = Args {
         dir: PathBuf::from("/tmp/ringmq-engine-bench"),
         seconds: 3.0,
+        rounds: 3,
         record_size: 1024,
         async_appenders: 512,
         sync_appenders: 64,
@@ -75,7 +131,14 @@ fn parse_args() -> Option<Args> {
         recovery_full_scan: false,
         smoke: false,
         prealloc: None,
+        sync_method: SyncMethod::default(),
+        sync_segment: SyncSegment::Filled,
+        writes_in_flight: None,
+        event_interval: None,
+        write_chunk: None,
+        durable_writes: None,
     };
+    let mut mode = Mode::Bench;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -86,6 +149,7 @@ fn parse_args() -> Option<Args> {
             }
             "--dir" => a.dir = PathBuf::from(val()),
             "--seconds" => a.seconds = val().parse().unwrap(),
+            "--rounds" => a.rounds = val().parse::<usize>().unwrap().max(1),
             "--record-size" => a.record_size = val().parse().unwrap(),
             "--async-appenders" => a.async_appenders = val().parse().unwrap(),
             "--sync-appenders" => a.sync_appenders = val().parse().unwrap(),
@@ -93,6 +157,20 @@ fn parse_args() -> Option<Args> {
             "--recovery-gib" => a.recovery_gib = val().parse().unwrap(),
             "--recovery-full-scan" => a.recovery_full_scan = true,
             "--smoke" => a.smoke = true,
+            "--sync-method" => {
+                a.sync_method = match val().as_str() {
+                    "uring" => SyncMethod::Uring,
+                    "thread" => SyncMethod::Thread,
+                    other => panic!("--sync-method {other}: uring or thread"),
+                }
+            }
+            "--sync-segment" => {
+                a.sync_segment = match val().as_str() {
+                    "filled" => SyncSegment::Filled,
+                    "fresh" => SyncSegment::Fresh,
+                    other => panic!("--sync-segment {other}: filled or fresh"),
+                }
+            }
             "--prealloc" => {
                 a.prealloc = Some(match val().as_str() {
                     "create" => Prealloc::Create,
@@ -101,86 +179,46 @@ fn parse_args() -> Option<Args> {
                     other => panic!("--prealloc {other}: create, extend or fill"),
                 })
             }
-            "--only-async" => {
-                // For profiling: only the async-flush engine run (perf record -- engine-bench
-                // --only-async DIR).
-                let dir = PathBuf::from(val());
-                let r = engine_run(
-                    &fresh(&dir, "async8"),
-                    FlushMode::Async,
-                    Durability::Written,
-                    SyncMethod::default(),
-                    a.async_appenders,
-                    8,
-                    &a,
-                );
-                println!("{:.0} appends/s", r.appends as f64 / r.seconds);
-                let _ = std::fs::remove_dir_all(&dir);
-                return None;
+            "--durable-writes" => {
+                a.durable_writes = Some(match val().as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => panic!("--durable-writes {other}: on or off"),
+                })
             }
-            "--only-sync" => {
-                // For profiling and A/B runs: only the sync-flush engine run (io_uring sync).
-                let dir = PathBuf::from(val());
-                let r = engine_run(
-                    &fresh(&dir, "sync"),
-                    FlushMode::Sync,
-                    Durability::Synced,
-                    SyncMethod::default(),
-                    a.sync_appenders,
-                    8,
-                    &a,
-                );
-                println!(
-                    "{:.0} appends/s, p50 {} µs, p99 {} µs",
-                    r.appends as f64 / r.seconds,
-                    r.p50_us,
-                    r.p99_us
-                );
-                let _ = std::fs::remove_dir_all(&dir);
-                return None;
-            }
-            "--time-open" => {
-                let dir = PathBuf::from(val());
-                let rt = compio::runtime::Runtime::new().unwrap();
-                rt.block_on(async {
-                    let start = Instant::now();
-                    let mut cfg = engine_config(&dir, FlushMode::Async);
-                    if let Some(c) = std::env::var("RINGMQ_CHUNK")
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                    {
-                        cfg.recovery_chunk_bytes = c;
-                    }
-                    let disk = UringDisk::new(SyncMethod::default()).unwrap();
-                    let store = Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap();
-                    let t = secs(start.elapsed());
-                    println!("open of {} bytes took {t:.3} s", store.appended_offset());
-                    // Leave the checkpoint as it was found: drop without closing.
-                });
-                return None;
-            }
+            "--write-chunk" => a.write_chunk = Some(val().parse().unwrap()),
+            "--event-interval" => a.event_interval = Some(val().parse().unwrap()),
+            "--writes-in-flight" => a.writes_in_flight = Some(val().parse().unwrap()),
+            "--only-async" => mode = Mode::OnlyAsync(PathBuf::from(val()), 8),
+            "--queues" => match &mut mode {
+                Mode::OnlyAsync(_, q) => *q = val().parse().unwrap(),
+                _ => panic!("--queues follows --only-async"),
+            },
+            "--only-sync" => mode = Mode::OnlySync(PathBuf::from(val())),
+            "--time-open" => mode = Mode::TimeOpen(PathBuf::from(val())),
+            "--only-recovery" => mode = Mode::OnlyRecovery(PathBuf::from(val())),
             "--child-fill" => {
                 let dir = PathBuf::from(val());
-                let bytes: u64 = val().parse().unwrap();
+                let bytes = val().parse().unwrap();
                 let full = val() == "full";
-                child_fill(&dir, bytes, full);
-                return None;
+                mode = Mode::ChildFill(dir, bytes, full);
             }
             other => panic!("unknown option {other}; see --help"),
         }
     }
     if a.smoke {
         a.seconds = 0.2;
+        a.rounds = a.rounds.min(2);
         a.async_appenders = 16;
         a.sync_appenders = 8;
         a.many_queues = 200;
         a.recovery_gib = a.recovery_gib.min(0.01);
     }
-    Some(a)
+    Some((a, mode))
 }
 
-/// Flushes what earlier scenarios left dirty, so their writeback does not run during the
-/// next measurement.
+/// Flushes what earlier runs left dirty, so their writeback does not run during the next
+/// measurement.
 fn settle() {
     // SAFETY: sync(2) has no arguments and cannot fail.
     unsafe { libc::sync() };
@@ -188,9 +226,9 @@ fn settle() {
 }
 
 fn fresh(dir: &Path, name: &str) -> PathBuf {
-    settle();
     let d = dir.join(name);
     let _ = std::fs::remove_dir_all(&d);
+    settle();
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -199,19 +237,55 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64().max(1e-9)
 }
 
-/// Where a raw run writes: a fresh file it extends (`Append`), or a file already filled with
-/// zeros and synced, overwritten from its start and wrapping at its end (`Overwrite`: the
-/// state of a segment the engine pre-filled with `Prealloc::Fill`).
+/// The kind of file a write lands in. ext4's `fdatasync` cost depends on it: overwriting
+/// allocated, written blocks commits no metadata; filling a hole or growing the file commits
+/// the block allocation (and the size) to the journal first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FileState {
+enum FileKind {
+    /// A fresh empty file; writes grow it (`Prealloc::Create`).
     Append,
-    Overwrite,
+    /// A fresh file with its length set ahead (a hole; `Prealloc::Extend`).
+    Sparse,
+    /// A file whose blocks were all written with zeros and synced (`Prealloc::Fill`).
+    Filled,
 }
 
-/// The pre-filled file of the `Overwrite` runs, created once per bench run.
+impl FileKind {
+    fn name(self) -> &'static str {
+        match self {
+            FileKind::Append => "appended (fresh file, writes grow it)",
+            FileKind::Sparse => "sparse (length set ahead, writes fill the hole)",
+            FileKind::Filled => "pre-filled (zeros written and synced, writes overwrite)",
+        }
+    }
+
+    /// The kind of the first segment of a fresh log prepared as `prealloc` says: the driver
+    /// never fills that one, so `Fill` leaves it sparse.
+    fn of_fresh_log(prealloc: Prealloc, mode: FlushMode) -> FileKind {
+        match prealloc.resolve(mode) {
+            Prealloc::Create => FileKind::Append,
+            _ => FileKind::Sparse,
+        }
+    }
+}
+
+/// The pre-filled file of the raw `Filled` runs, created once per bench run and overwritten
+/// from its start, wrapping at its end.
 struct Filled {
     path: PathBuf,
     len: u64,
+}
+
+/// Writes zeros over `[from, to)` of `f` and syncs them: what `Prealloc::Fill` does.
+fn zero_fill(f: &std::fs::File, from: u64, to: u64) {
+    let zeros = vec![0u8; 1 << 20];
+    let mut off = from;
+    while off < to {
+        let n = (to - off).min(zeros.len() as u64) as usize;
+        f.write_all_at(&zeros[..n], off).unwrap();
+        off += n as u64;
+    }
+    f.sync_all().unwrap();
 }
 
 impl Filled {
@@ -223,70 +297,96 @@ impl Filled {
             .truncate(true)
             .open(&path)
             .unwrap();
-        let zeros = vec![0u8; 1 << 20];
-        let mut off = 0;
-        while off < len {
-            f.write_all_at(&zeros, off).unwrap();
-            off += zeros.len() as u64;
-        }
-        f.sync_all().unwrap();
+        zero_fill(&f, 0, len);
         Filled { path, len }
     }
 
-    /// The file to write and the offset limit (wrap-around point); fresh for `Append`.
-    fn open(&self, dir: &Path, state: FileState) -> (std::fs::File, u64) {
-        match state {
-            FileState::Append => {
-                let path = fresh(dir, "raw-sync").join("f");
-                let f = OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(true)
-                    .open(path)
-                    .unwrap();
-                (f, u64::MAX)
+    /// The file a raw run of `kind` writes, the offset at which it wraps to 0, and its path.
+    fn open(&self, dir: &Path, kind: FileKind) -> (std::fs::File, u64, PathBuf) {
+        let fresh_file = || {
+            let path = fresh(dir, "raw-run").join("f");
+            let f = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            (f, path)
+        };
+        match kind {
+            FileKind::Append => {
+                let (f, path) = fresh_file();
+                (f, u64::MAX, path)
             }
-            FileState::Overwrite => {
+            FileKind::Sparse => {
+                // Far more than a run writes, so the run never wraps into written blocks.
+                let (f, path) = fresh_file();
+                f.set_len(1 << 40).unwrap();
+                (f, 1 << 40, path)
+            }
+            FileKind::Filled => {
                 settle();
                 let f = OpenOptions::new().write(true).open(&self.path).unwrap();
-                (f, self.len)
+                (f, self.len, self.path.clone())
             }
         }
     }
 }
 
-/// Plain buffered pwrite of `chunk`-byte writes for `seconds`: bytes/s.
-fn raw_buffered(dir: &Path, chunk: usize, seconds: f64, filled: &Filled, state: FileState) -> f64 {
-    let (f, limit) = filled.open(dir, state);
-    let buf = vec![0x5Au8; chunk];
+/// How much a raw buffered run writes.
+#[derive(Debug, Clone, Copy)]
+enum Amount {
+    /// For this long, like an engine run: what the disk and the page cache give in that time.
+    Seconds(f64),
+    /// Exactly the bytes an engine run wrote: the same load on the page cache (dirty pages
+    /// and writeback start past thresholds), so only the cost of the write path differs.
+    Bytes(u64),
+}
+
+/// Plain buffered pwrite of `chunk`-byte writes: bytes/s.
+fn raw_buffered(dir: &Path, chunk: usize, amount: Amount, filled: &Filled, kind: FileKind) -> f64 {
+    let (f, limit, _) = filled.open(dir, kind);
+    let buf = vec![0x5Au8; chunk.max(1)];
     let start = Instant::now();
     let mut off = 0u64;
     let mut written = 0u64;
-    while start.elapsed().as_secs_f64() < seconds {
-        for _ in 0..64 {
-            if off + chunk as u64 > limit {
+    let more = |written: u64| match amount {
+        Amount::Seconds(s) => start.elapsed().as_secs_f64() < s,
+        Amount::Bytes(b) => written < b,
+    };
+    while more(written) {
+        for _ in 0..16 {
+            if off + buf.len() as u64 > limit {
                 off = 0;
             }
             f.write_all_at(&buf, off).unwrap();
-            off += chunk as u64;
-            written += chunk as u64;
+            off += buf.len() as u64;
+            written += buf.len() as u64;
         }
     }
     let rate = written as f64 / secs(start.elapsed());
     drop(f);
-    let _ = std::fs::remove_dir_all(dir.join("raw-sync"));
+    let _ = std::fs::remove_dir_all(dir.join("raw-run"));
     rate
 }
 
-/// `pwrite` + `fdatasync` of `batch` bytes per round: (rounds/s, p50 µs, p99 µs).
+/// A raw write+sync run: rounds/s and the latency of a round.
+#[derive(Debug, Clone, Copy)]
+struct RawSync {
+    rounds_per_s: f64,
+    p50_us: u64,
+    p99_us: u64,
+}
+
+/// `pwrite` + `fdatasync(2)` of `batch` bytes per round, one after the other, for `seconds`.
 fn raw_write_sync(
     dir: &Path,
     batch: usize,
     seconds: f64,
     filled: &Filled,
-    state: FileState,
-) -> (f64, u64, u64) {
-    let (f, limit) = filled.open(dir, state);
+    kind: FileKind,
+) -> RawSync {
+    let (f, limit, _) = filled.open(dir, kind);
     let buf = vec![0xA5u8; batch.max(1)];
     let mut hist = Histogram::<u64>::new(3).unwrap();
     let start = Instant::now();
@@ -303,40 +403,32 @@ fn raw_write_sync(
         off += buf.len() as u64;
         rounds += 1;
     }
-    let rate = rounds as f64 / secs(start.elapsed());
+    let rounds_per_s = rounds as f64 / secs(start.elapsed());
     drop(f);
-    let _ = std::fs::remove_dir_all(dir.join("raw-sync"));
-    (
-        rate,
-        hist.value_at_quantile(0.5),
-        hist.value_at_quantile(0.99),
-    )
+    let _ = std::fs::remove_dir_all(dir.join("raw-run"));
+    RawSync {
+        rounds_per_s,
+        p50_us: hist.value_at_quantile(0.5),
+        p99_us: hist.value_at_quantile(0.99),
+    }
 }
 
-/// [`raw_write_sync`] with the write and `fsync(DATASYNC)` as io_uring operations (what the
-/// engine does with `SyncMethod::Uring`), one after the other: (rounds/s, p50 µs, p99 µs).
-fn raw_uring_write_sync(
+/// [`raw_write_sync`] as the engine's group commit does it on io_uring: one durable write
+/// per round ([`DiskFile::write_durable_at`], `IORING_OP_WRITE` with `RWF_DSYNC`), through
+/// the engine's own disk backend but without the engine.
+fn raw_uring_durable_write(
     dir: &Path,
     batch: usize,
     seconds: f64,
     filled: &Filled,
-    state: FileState,
-) -> (f64, u64, u64) {
-    let (path, limit) = match state {
-        FileState::Append => (fresh(dir, "raw-sync").join("f"), u64::MAX),
-        FileState::Overwrite => {
-            settle();
-            (filled.path.clone(), filled.len)
-        }
-    };
+    kind: FileKind,
+) -> RawSync {
+    let (std_file, limit, path) = filled.open(dir, kind);
+    drop(std_file);
     let rt = compio::runtime::Runtime::new().unwrap();
     let r = rt.block_on(async {
-        let f = compio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .open(&path)
-            .await
-            .unwrap();
+        let disk = UringDisk::new(SyncMethod::Uring).unwrap();
+        let f = disk.open(&path).await.unwrap();
         let mut buf = vec![0xA5u8; batch.max(1)];
         let mut hist = Histogram::<u64>::new(3).unwrap();
         let start = Instant::now();
@@ -347,167 +439,224 @@ fn raw_uring_write_sync(
                 off = 0;
             }
             let t = Instant::now();
-            let mut w = &f;
-            let compio::BufResult(r, b) =
-                compio::io::AsyncWriteAtExt::write_all_at(&mut w, buf, off).await;
+            let n = buf.len();
+            let (r, b) = f.write_durable_at(buf, 0..n, off).await;
             r.unwrap();
             buf = b;
-            f.sync_data().await.unwrap();
             hist.record(t.elapsed().as_micros() as u64).unwrap();
             off += buf.len() as u64;
             rounds += 1;
         }
-        (
-            rounds as f64 / secs(start.elapsed()),
-            hist.value_at_quantile(0.5),
-            hist.value_at_quantile(0.99),
-        )
+        RawSync {
+            rounds_per_s: rounds as f64 / secs(start.elapsed()),
+            p50_us: hist.value_at_quantile(0.5),
+            p99_us: hist.value_at_quantile(0.99),
+        }
     });
-    let _ = std::fs::remove_dir_all(dir.join("raw-sync"));
+    let _ = std::fs::remove_dir_all(dir.join("raw-run"));
     r
 }
 
-/// io_uring `fsync(DATASYNC)` vs the syscall on the same file, after 4 KiB writes: rounds/s.
-fn raw_uring_vs_syscall(dir: &Path, seconds: f64, filled: &Filled) -> (f64, f64) {
-    let path = fresh(dir, "raw-uring").join("f");
-    let rt = compio::runtime::Runtime::new().unwrap();
-    let uring = rt.block_on(async {
-        let f = compio::fs::File::create(&path).await.unwrap();
-        let start = Instant::now();
-        let mut n = 0u64;
-        while start.elapsed().as_secs_f64() < seconds {
-            let mut w = &f;
-            let compio::BufResult(r, _) =
-                compio::io::AsyncWriteAtExt::write_all_at(&mut w, vec![1u8; 4096], n * 4096).await;
-            r.unwrap();
-            f.sync_data().await.unwrap();
-            n += 1;
-        }
-        n as f64 / secs(start.elapsed())
-    });
-    let (syscall, _, _) = raw_write_sync(dir, 4096, seconds, filled, FileState::Append);
-    (uring, syscall)
-}
-
-fn engine_config(root: &Path, mode: FlushMode) -> StoreConfig {
+fn engine_config(root: &Path, mode: FlushMode, args: &Args) -> StoreConfig {
     let mut cfg = StoreConfig::new(root);
     cfg.flush_mode = mode;
+    if let Some(p) = args.prealloc {
+        cfg.prealloc = p;
+    }
+    if args.smoke {
+        cfg.segment_size = 16 << 20;
+    }
+    if let Some(n) = args.writes_in_flight {
+        cfg.flush.writes_in_flight_max = n;
+    }
+    if let Some(n) = args.write_chunk {
+        cfg.flush.write_chunk_bytes = n;
+    }
+    if let Some(d) = args.durable_writes {
+        cfg.flush.durable_writes = d;
+    }
     cfg
 }
 
-/// Raw write+fdatasync figures around one engine run, per method and file state: (rounds/s,
-/// p50 µs, p99 µs), rounds averaged and latencies the worse of before and after.
-struct RawSync {
-    append: (f64, u64, u64),
-    overwrite: (f64, u64, u64),
-    uring_append: (f64, u64, u64),
-    uring_overwrite: (f64, u64, u64),
-}
-
-type Raw = (f64, u64, u64);
-
-impl RawSync {
-    /// `before` and `after` in [`RawSync`]'s field order, `after` reversed.
-    fn around(before: [Raw; 4], after: [Raw; 4]) -> RawSync {
-        let merge = |a: Raw, b: Raw| ((a.0 + b.0) / 2.0, a.1.max(b.1), a.2.max(b.2));
-        RawSync {
-            append: merge(before[0], after[3]),
-            overwrite: merge(before[1], after[2]),
-            uring_append: merge(before[2], after[1]),
-            uring_overwrite: merge(before[3], after[0]),
-        }
-    }
-
-    /// The fastest method and file state's rounds/s and its p99: the baseline the targets
-    /// use.
-    fn best(&self) -> (f64, u64) {
-        let all = [
-            self.append,
-            self.overwrite,
-            self.uring_append,
-            self.uring_overwrite,
-        ];
-        let b = all
-            .into_iter()
-            .fold(all[0], |b, r| if r.0 > b.0 { r } else { b });
-        (b.0, b.2)
-    }
-}
-
-struct EngineRun {
-    appends: u64,
-    seconds: f64,
-    stats: ringmq_engine::StoreStats,
-    p50_us: u64,
-    p99_us: u64,
-}
-
-/// An async-flush engine run with `queues` queues in a fresh directory `name` (the shape
-/// every async scenario uses).
-fn async_run(args: &Args, name: &str, queues: i32) -> EngineRun {
-    engine_run(
-        &fresh(&args.dir, name),
-        FlushMode::Async,
-        Durability::Written,
-        SyncMethod::default(),
-        args.async_appenders,
-        queues,
-        args,
-    )
-}
-
-/// `appenders` tasks append for `seconds`, spread over `queues` queues.
-fn engine_run(
-    root: &Path,
+/// What one engine run does.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
     mode: FlushMode,
     durability: Durability,
     sync: SyncMethod,
     appenders: usize,
     queues: i32,
-    args: &Args,
-) -> EngineRun {
+}
+
+impl Spec {
+    fn async_flush(args: &Args, queues: i32) -> Spec {
+        Spec {
+            mode: FlushMode::Async,
+            durability: Durability::Written,
+            sync: SyncMethod::default(),
+            appenders: args.async_appenders,
+            queues,
+        }
+    }
+
+    fn sync_flush(args: &Args) -> Spec {
+        Spec {
+            mode: FlushMode::Sync,
+            durability: Durability::Synced,
+            sync: args.sync_method,
+            appenders: args.sync_appenders,
+            queues: 8,
+        }
+    }
+}
+
+/// Figures of one engine run; `stats` counts only the timed part.
+struct EngineRun {
+    appends: u64,
+    seconds: f64,
+    stats: StoreStats,
+    p50_us: u64,
+    p99_us: u64,
+    /// CPU time of the shard thread (the runtime's) per append, µs: the engine's cost per
+    /// append plus the appenders' own work, far less noisy than throughput on a shared host.
+    cpu_us_per_append: f64,
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl EngineRun {
+    fn appends_per_s(&self) -> f64 {
+        self.appends as f64 / self.seconds
+    }
+    fn log_bytes_per_s(&self) -> f64 {
+        self.stats.write_bytes as f64 / self.seconds
+    }
+    fn bytes_per_write(&self) -> f64 {
+        self.stats.write_bytes as f64 / self.stats.writes.max(1) as f64
+    }
+    fn bytes_per_sync(&self) -> f64 {
+        self.stats.write_bytes as f64 / self.stats.syncs.max(1) as f64
+    }
+    fn appends_per_sync(&self) -> f64 {
+        self.appends as f64 / self.stats.syncs.max(1) as f64
+    }
+    fn syncs_per_s(&self) -> f64 {
+        self.stats.syncs as f64 / self.seconds
+    }
+}
+
+fn bench_request<'a>(
+    body: &'a [u8],
+    props: &'a str,
+    queue_id: i32,
+    durability: Durability,
+) -> AppendRequest<'a> {
+    AppendRequest {
+        topic: "BenchTopic",
+        queue_id,
+        body,
+        flag: 0,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        born_host: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+        properties: props,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        tag_code: 2598919,
+        durability,
+    }
+}
+
+/// An async-flush engine run with `queues` queues in a fresh directory `name`.
+fn async_run(args: &Args, name: &str, queues: i32) -> EngineRun {
+    engine_run(
+        &fresh(&args.dir, name),
+        Spec::async_flush(args, queues),
+        args,
+    )
+}
+
+/// The store directory of a sync-flush run, as `--sync-segment` says, and the kind of file
+/// the run writes.
+fn sync_store(args: &Args, name: &str) -> (PathBuf, FileKind) {
+    let root = fresh(&args.dir, name);
+    let kind = match args.sync_segment {
+        SyncSegment::Fresh => {
+            let prealloc = args.prealloc.unwrap_or(Prealloc::Auto);
+            FileKind::of_fresh_log(prealloc, FlushMode::Sync)
+        }
+        SyncSegment::Filled => {
+            prefill_store(&root, args);
+            FileKind::Filled
+        }
+    };
+    (root, kind)
+}
+
+/// Leaves a store at `root` as a running broker's log looks once it has rolled into a
+/// segment prepared by `Prealloc::Fill`: one record, a clean checkpoint, and the rest of the
+/// current segment zero-filled and synced. (A clean open trusts the checkpoint and keeps
+/// the file as it is.)
+fn prefill_store(root: &Path, args: &Args) {
+    let cfg = engine_config(root, FlushMode::Sync, args);
+    let seg_len = cfg.segment_size;
     let rt = compio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let disk = UringDisk::new(sync).unwrap();
-        let mut cfg = engine_config(root, mode);
-        if let Some(p) = args.prealloc {
-            cfg.prealloc = p;
-        }
-        if args.smoke {
-            cfg.segment_size = 16 << 20; // a pre-filled segment is written whole
-        }
-        let store = Rc::new(Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap());
-        let body = Rc::new(vec![0x42u8; args.record_size]);
-        // One append before the clock starts: it waits for the first segment to be prepared
-        // (zero-filled under `Prealloc::Fill`), which is start-up work, not append work.
+    let end = rt.block_on(async {
+        let disk = UringDisk::new(SyncMethod::default()).unwrap();
+        let store = Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap();
+        let body = vec![0x42u8; args.record_size];
         store
-            .append(AppendRequest {
-                topic: "BenchTopic",
-                queue_id: 0,
-                body: &body,
-                flag: 0,
-                sys_flag: 0,
-                born_timestamp: 1_700_000_000_000,
-                born_host: "127.0.0.1:40000".parse().unwrap(),
-                properties: "",
-                reconsume_times: 0,
-                prepared_transaction_offset: 0,
-                tag_code: 0,
-                durability: Durability::Synced,
-            })
+            .append(bench_request(&body, "", 0, Durability::Synced))
             .await
             .unwrap();
+        let end = store.appended_offset();
+        store.close().await.unwrap();
+        end
+    });
+    let seg = root.join("commitlog").join(format!("{:020}", 0));
+    let f = OpenOptions::new().write(true).open(seg).unwrap();
+    zero_fill(&f, end, seg_len);
+}
+
+/// `spec.appenders` tasks append for `args.seconds`, spread over `spec.queues` queues.
+fn engine_run(root: &Path, spec: Spec, args: &Args) -> EngineRun {
+    let mut builder = compio::runtime::RuntimeBuilder::new();
+    if let Some(n) = args.event_interval {
+        builder.event_interval(n);
+    }
+    let rt = builder.build().unwrap();
+    rt.block_on(async {
+        let disk = UringDisk::new(spec.sync).unwrap();
+        let cfg = engine_config(root, spec.mode, args);
+        let store = Rc::new(Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap());
+        let body = Rc::new(vec![0x42u8; args.record_size]);
+        // One append before the clock starts: it waits for the first segment to be prepared,
+        // which is start-up work, not append work.
+        store
+            .append(bench_request(&body, "", 0, Durability::Synced))
+            .await
+            .unwrap();
+        let stats_before = store.stats();
         let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
         let count = Rc::new(Cell::new(0u64));
         let hist = Rc::new(std::cell::RefCell::new(Histogram::<u64>::new(3).unwrap()));
         let started = Instant::now();
+        let cpu_before = thread_cpu();
         let mut handles = Vec::new();
-        for a in 0..appenders {
+        for a in 0..spec.appenders {
             let (store, body, count, hist) =
                 (store.clone(), body.clone(), count.clone(), hist.clone());
             handles.push(compio::runtime::spawn(async move {
                 let mut props = String::with_capacity(96);
-                let born_host = "127.0.0.1:40000".parse().unwrap();
                 let mut i = 0u64;
                 while Instant::now() < deadline {
                     // The producer's side of the work (a unique key per message), kept
@@ -517,23 +666,13 @@ fn engine_run(
                     push_hex(&mut props, a as u64);
                     push_hex(&mut props, i);
                     props.push_str("\u{2}WAIT\u{1}true\u{2}");
-                    let q = ((a as u64 + i * appenders as u64) % queues as u64) as i32;
-                    let req = AppendRequest {
-                        topic: "BenchTopic",
-                        queue_id: q,
-                        body: &body,
-                        flag: 0,
-                        sys_flag: 0,
-                        born_timestamp: 1_700_000_000_000,
-                        born_host,
-                        properties: &props,
-                        reconsume_times: 0,
-                        prepared_transaction_offset: 0,
-                        tag_code: 2598919,
-                        durability,
-                    };
+                    let n = spec.appenders as u64;
+                    let q = ((a as u64 + i * n) % spec.queues as u64) as i32;
                     let t = Instant::now();
-                    store.append(req).await.unwrap();
+                    store
+                        .append(bench_request(&body, &props, q, spec.durability))
+                        .await
+                        .unwrap();
                     let _ = hist.borrow_mut().record(t.elapsed().as_micros() as u64);
                     count.set(count.get() + 1);
                     i += 1;
@@ -543,18 +682,22 @@ fn engine_run(
         for h in handles {
             h.await.unwrap();
         }
-        let elapsed = secs(started.elapsed());
-        let stats = store.stats();
+        let seconds = secs(started.elapsed());
+        let cpu = secs(thread_cpu() - cpu_before);
+        let after = store.stats();
         let h = hist.borrow();
-        let run = EngineRun {
+        EngineRun {
             appends: count.get(),
-            seconds: elapsed,
-            stats,
+            seconds,
+            stats: StoreStats {
+                writes: after.writes - stats_before.writes,
+                write_bytes: after.write_bytes - stats_before.write_bytes,
+                syncs: after.syncs - stats_before.syncs,
+            },
             p50_us: h.value_at_quantile(0.5),
             p99_us: h.value_at_quantile(0.99),
-        };
-        drop(h);
-        run
+            cpu_us_per_append: cpu * 1e6 / count.get().max(1) as f64,
+        }
     })
 }
 
@@ -567,22 +710,15 @@ fn push_hex(dst: &mut String, v: u64) {
 }
 
 /// The child of the recovery scenario: fill `bytes` of log, say so, wait to be killed.
-fn child_fill(dir: &Path, bytes: u64, full_scan: bool) {
+fn child_fill(dir: &Path, bytes: u64, full_scan: bool, args: &Args) {
     let rt = compio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut cfg = engine_config(dir, FlushMode::Async);
+        let mut cfg = engine_config(dir, FlushMode::Async, args);
         if full_scan {
             cfg.checkpoint_interval_ms = u64::MAX / 4000;
         }
-        let store = Rc::new(
-            Store::open(
-                UringDisk::new(SyncMethod::default()).unwrap(),
-                cfg,
-                Rc::new(SystemClock),
-            )
-            .await
-            .unwrap(),
-        );
+        let disk = UringDisk::new(SyncMethod::default()).unwrap();
+        let store = Rc::new(Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap());
         let body = Rc::new(vec![0x42u8; 1024]);
         let mut handles = Vec::new();
         for a in 0..256u64 {
@@ -591,20 +727,8 @@ fn child_fill(dir: &Path, bytes: u64, full_scan: bool) {
                 let mut i = 0u64;
                 while store.appended_offset() < bytes {
                     let props = format!("TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}{a:016X}{i:016X}\u{2}");
-                    let req = AppendRequest {
-                        topic: "BenchTopic",
-                        queue_id: (a % 8) as i32,
-                        body: &body,
-                        flag: 0,
-                        sys_flag: 0,
-                        born_timestamp: 0,
-                        born_host: "127.0.0.1:40000".parse().unwrap(),
-                        properties: &props,
-                        reconsume_times: 0,
-                        prepared_transaction_offset: 0,
-                        tag_code: 0,
-                        durability: Durability::Written,
-                    };
+                    let q = (a % 8) as i32;
+                    let req = bench_request(&body, &props, q, Durability::Written);
                     store.append(req).await.unwrap();
                     i += 1;
                 }
@@ -621,20 +745,25 @@ fn child_fill(dir: &Path, bytes: u64, full_scan: bool) {
     });
 }
 
-/// Fills a log in a child, kills it with SIGKILL, times `open`: (seconds, log bytes).
+/// Fills a log in a child, kills it with SIGKILL, times `open`: (seconds, log bytes, queues).
 fn recovery(args: &Args) -> (f64, u64, usize) {
     let dir = fresh(&args.dir, "recovery");
     let bytes = (args.recovery_gib * (1u64 << 30) as f64) as u64;
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    if args.smoke {
+        cmd.arg("--smoke");
+    }
+    let full = if args.recovery_full_scan {
+        "full"
+    } else {
+        "normal"
+    };
+    let mut child = cmd
         .args([
             "--child-fill",
             dir.to_str().unwrap(),
             &bytes.to_string(),
-            if args.recovery_full_scan {
-                "full"
-            } else {
-                "normal"
-            },
+            full,
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -647,164 +776,292 @@ fn recovery(args: &Args) -> (f64, u64, usize) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let rt = compio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    let r = rt.block_on(async {
         let start = Instant::now();
-        let store = Store::open(
-            UringDisk::new(SyncMethod::default()).unwrap(),
-            engine_config(&dir, FlushMode::Async),
-            Rc::new(SystemClock),
-        )
-        .await
-        .unwrap();
+        let disk = UringDisk::new(SyncMethod::default()).unwrap();
+        let cfg = engine_config(&dir, FlushMode::Async, args);
+        let store = Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap();
         let t = secs(start.elapsed());
         (t, store.appended_offset(), store.queue_count())
-    })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// One figure over the rounds.
+#[derive(Debug, Default, Clone)]
+struct Series(Vec<f64>);
+
+impl Series {
+    fn sorted(&self) -> Vec<f64> {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+    fn median(&self) -> f64 {
+        let v = self.sorted();
+        match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+    fn min(&self) -> f64 {
+        self.sorted().first().copied().unwrap_or(f64::NAN)
+    }
+    fn max(&self) -> f64 {
+        self.sorted().last().copied().unwrap_or(f64::NAN)
+    }
+    fn json(&self) -> Value {
+        json!({"median": self.median(), "min": self.min(), "max": self.max(), "rounds": self.0})
+    }
+}
+
+/// Every figure of the rounds, by name.
+#[derive(Default)]
+struct Figures(BTreeMap<&'static str, Series>);
+
+impl Figures {
+    fn push(&mut self, name: &'static str, v: f64) {
+        self.0.entry(name).or_default().0.push(v);
+    }
+    fn median(&self, name: &str) -> f64 {
+        self.0.get(name).map_or(f64::NAN, Series::median)
+    }
+    fn json(&self, names: &[&str]) -> Value {
+        let mut m = Map::new();
+        for n in names {
+            if let Some(s) = self.0.get(n) {
+                m.insert((*n).to_owned(), s.json());
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+/// Async rounds' part: runs 1–4 of the module doc.
+fn async_round(args: &Args, filled: &Filled, kind: FileKind, f: &mut Figures) {
+    let s = args.seconds;
+    let raw_1m = raw_buffered(&args.dir, 1 << 20, Amount::Seconds(s), filled, kind);
+    let many = async_run(args, "asyncmany", args.many_queues);
+    let run8 = async_run(args, "async8", 8);
+    let chunk = run8.bytes_per_write().round() as usize;
+    let same_bytes = Amount::Bytes(run8.stats.write_bytes);
+    let raw_bytes = raw_buffered(&args.dir, chunk, same_bytes, filled, kind);
+    let raw_batch = raw_buffered(&args.dir, chunk, Amount::Seconds(s), filled, kind);
+    println!(
+        "  async: raw 1 MiB pwrite {:.0} MB/s | engine {} queues {:.0} appends/s | engine 8 queues {:.0} appends/s, {:.0} MB/s, {:.0} B per write | raw pwrite of {chunk} B {:.0} MB/s | ratios {:.2} (same chunk), {:.2} (1 MiB), many/8 {:.2}",
+        raw_1m / 1e6,
+        args.many_queues,
+        many.appends_per_s(),
+        run8.appends_per_s(),
+        run8.log_bytes_per_s() / 1e6,
+        run8.bytes_per_write(),
+        raw_batch / 1e6,
+        run8.log_bytes_per_s() / raw_batch,
+        run8.log_bytes_per_s() / raw_1m,
+        many.appends_per_s() / run8.appends_per_s(),
+    );
+    println!(
+        "         raw pwrite of the engine's {:.0} MB in {chunk} B chunks {:.0} MB/s: ratio {:.2}",
+        run8.stats.write_bytes as f64 / 1e6,
+        raw_bytes / 1e6,
+        run8.log_bytes_per_s() / raw_bytes,
+    );
+    f.push("raw_buffered_1mib_bytes_per_s", raw_1m);
+    f.push("raw_buffered_engine_chunk_bytes_per_s", raw_batch);
+    f.push("raw_buffered_engine_bytes_bytes_per_s", raw_bytes);
+    f.push(
+        "async_vs_raw_same_bytes",
+        run8.log_bytes_per_s() / raw_bytes,
+    );
+    f.push("engine_async_8q_appends_per_s", run8.appends_per_s());
+    f.push("engine_async_8q_log_bytes_per_s", run8.log_bytes_per_s());
+    f.push("engine_async_8q_bytes_per_write", run8.bytes_per_write());
+    f.push("engine_async_8q_cpu_us_per_append", run8.cpu_us_per_append);
+    f.push(
+        "engine_async_many_q_cpu_us_per_append",
+        many.cpu_us_per_append,
+    );
+    f.push("engine_async_many_q_appends_per_s", many.appends_per_s());
+    f.push(
+        "async_vs_raw_same_chunk",
+        run8.log_bytes_per_s() / raw_batch,
+    );
+    f.push("async_vs_raw_1mib", run8.log_bytes_per_s() / raw_1m);
+    f.push(
+        "many_queues_vs_8",
+        many.appends_per_s() / run8.appends_per_s(),
+    );
+}
+
+/// Sync rounds' part: runs 5–6 of the module doc. Returns the kind of file written.
+fn sync_round(args: &Args, filled: &Filled, f: &mut Figures) -> FileKind {
+    let (root, kind) = sync_store(args, "sync");
+    let run = engine_run(&root, Spec::sync_flush(args), args);
+    let _ = std::fs::remove_dir_all(&root);
+    let batch = run.bytes_per_sync().round() as usize;
+    let raw = raw_write_sync(&args.dir, batch, args.seconds, filled, kind);
+    let uring = raw_uring_durable_write(&args.dir, batch, args.seconds, filled, kind);
+    // The raw run's records/s: its rounds/s times the records one engine sync covered.
+    let raw_records = raw.rounds_per_s * run.appends_per_sync();
+    let uring_records = uring.rounds_per_s * run.appends_per_sync();
+    println!(
+        "  sync: engine {:.0} appends/s, {:.0} fdatasync/s, {:.1} appends and {batch} B per fdatasync, p50 {} µs, p99 {} µs | raw pwrite+fdatasync of {batch} B {:.0} rounds/s (= {raw_records:.0} records/s), p50 {} µs, p99 {} µs | ratios {:.2} throughput, {:.2} p99",
+        run.appends_per_s(),
+        run.syncs_per_s(),
+        run.appends_per_sync(),
+        run.p50_us,
+        run.p99_us,
+        raw.rounds_per_s,
+        raw.p50_us,
+        raw.p99_us,
+        run.appends_per_s() / raw_records,
+        run.p99_us as f64 / raw.p99_us.max(1) as f64,
+    );
+    println!(
+        "        raw io_uring durable write (RWF_DSYNC) of {batch} B {:.0} rounds/s, p50 {} µs, p99 {} µs ({:.2} of the syscalls); engine vs it {:.2}",
+        uring.rounds_per_s,
+        uring.p50_us,
+        uring.p99_us,
+        uring.rounds_per_s / raw.rounds_per_s,
+        run.appends_per_s() / uring_records,
+    );
+    f.push("engine_sync_appends_per_s", run.appends_per_s());
+    f.push("engine_sync_fdatasyncs_per_s", run.syncs_per_s());
+    f.push("engine_sync_appends_per_fdatasync", run.appends_per_sync());
+    f.push("engine_sync_bytes_per_fdatasync", run.bytes_per_sync());
+    f.push("engine_sync_p50_us", run.p50_us as f64);
+    f.push("engine_sync_p99_us", run.p99_us as f64);
+    f.push("engine_sync_cpu_us_per_append", run.cpu_us_per_append);
+    f.push("raw_sync_rounds_per_s", raw.rounds_per_s);
+    f.push("raw_sync_records_per_s", raw_records);
+    f.push("raw_sync_p50_us", raw.p50_us as f64);
+    f.push("raw_sync_p99_us", raw.p99_us as f64);
+    f.push("raw_uring_sync_rounds_per_s", uring.rounds_per_s);
+    f.push("raw_uring_sync_p50_us", uring.p50_us as f64);
+    f.push("raw_uring_sync_p99_us", uring.p99_us as f64);
+    f.push(
+        "raw_uring_vs_syscall_sync",
+        uring.rounds_per_s / raw.rounds_per_s,
+    );
+    f.push(
+        "sync_throughput_vs_raw_uring",
+        run.appends_per_s() / uring_records,
+    );
+    f.push("sync_throughput_vs_raw", run.appends_per_s() / raw_records);
+    f.push(
+        "sync_p99_vs_raw_p99",
+        run.p99_us as f64 / raw.p99_us.max(1) as f64,
+    );
+    kind
+}
+
+fn target(ratio: f64, goal: f64, at_least: bool) -> Value {
+    let pass = if at_least {
+        ratio >= goal
+    } else {
+        ratio <= goal
+    };
+    json!({"median": ratio, "target": goal, "at_least": at_least, "pass": pass})
 }
 
 fn main() {
-    let Some(args) = parse_args() else { return };
+    let Some((args, mode)) = parse_args() else {
+        return;
+    };
+    match mode {
+        Mode::Bench => bench(&args),
+        Mode::OnlyAsync(dir, queues) => {
+            let r = engine_run(
+                &fresh(&dir, "async"),
+                Spec::async_flush(&args, queues),
+                &args,
+            );
+            println!(
+                "{:.0} appends/s, {:.2} µs CPU per append",
+                r.appends_per_s(),
+                r.cpu_us_per_append
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Mode::OnlySync(dir) => {
+            let args = Args { dir, ..args };
+            let (root, kind) = sync_store(&args, "sync");
+            let r = engine_run(&root, Spec::sync_flush(&args), &args);
+            println!(
+                "{:.0} appends/s, {:.2} µs CPU per append, {:.1} appends per fdatasync, p50 {} µs, p99 {} µs ({})",
+                r.appends_per_s(),
+                r.cpu_us_per_append,
+                r.appends_per_sync(),
+                r.p50_us,
+                r.p99_us,
+                kind.name()
+            );
+            let _ = std::fs::remove_dir_all(&args.dir);
+        }
+        Mode::TimeOpen(dir) => time_open(&dir, &args),
+        Mode::OnlyRecovery(dir) => {
+            let args = Args { dir, ..args };
+            std::fs::create_dir_all(&args.dir).unwrap();
+            let (t, bytes, queues) = recovery(&args);
+            println!(
+                "recovery after kill -9 of a {:.2} GiB log ({queues} queues): {t:.3} s{}",
+                bytes as f64 / (1u64 << 30) as f64,
+                if args.recovery_full_scan {
+                    " (full scan)"
+                } else {
+                    ""
+                }
+            );
+            let _ = std::fs::remove_dir_all(&args.dir);
+        }
+        Mode::ChildFill(dir, bytes, full) => child_fill(&dir, bytes, full, &args),
+    }
+}
+
+fn time_open(dir: &Path, args: &Args) {
+    let rt = compio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let start = Instant::now();
+        let mut cfg = engine_config(dir, FlushMode::Async, args);
+        if let Some(c) = std::env::var("RINGMQ_CHUNK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            cfg.recovery_chunk_bytes = c;
+        }
+        let disk = UringDisk::new(SyncMethod::default()).unwrap();
+        let store = Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap();
+        let t = secs(start.elapsed());
+        println!("open of {} bytes took {t:.3} s", store.appended_offset());
+        // Leave the checkpoint as it was found: drop without closing.
+    });
+}
+
+fn bench(args: &Args) {
     std::fs::create_dir_all(&args.dir).unwrap();
-    let mut out = Map::new();
-    let rec_len = (args.record_size + 91 + 10 + 80) as f64; // body + fixed fields + topic + properties
     let s = args.seconds;
     println!(
-        "engine-bench: dir {} ({} s per scenario, {} B bodies)",
+        "engine-bench: dir {}, {} rounds of {s} s runs, {} B bodies, sync method {:?}",
         args.dir.display(),
-        s,
-        args.record_size
-    );
-
-    // One pre-filled file serves every `Overwrite` run (the engine's segments are pre-filled
-    // too, `Prealloc::Fill`); each target ratio is taken against the faster file state.
-    let filled = Filled::create(&args.dir, if args.smoke { 8 << 20 } else { 512 << 20 });
-    let raw_1m = raw_buffered(&args.dir, 1 << 20, s, &filled, FileState::Append);
-    let raw_rec = raw_buffered(&args.dir, args.record_size, s, &filled, FileState::Append);
-    println!(
-        "raw buffered pwrite: 1 MiB chunks {:.0} MB/s, {} B chunks {:.0} MB/s",
-        raw_1m / 1e6,
+        args.rounds,
         args.record_size,
-        raw_rec / 1e6
+        args.sync_method
     );
-
-    let run8 = async_run(&args, "async8", 8);
-    let bps8 = run8.stats.write_bytes as f64 / run8.seconds;
-    let batch8 = run8.stats.write_bytes as f64 / run8.stats.writes.max(1) as f64;
-    let batch8_len = batch8.max(4096.0) as usize;
-    let raw_batch_append = raw_buffered(&args.dir, batch8_len, s, &filled, FileState::Append);
-    let raw_batch_over = raw_buffered(&args.dir, batch8_len, s, &filled, FileState::Overwrite);
-    let raw_batch = raw_batch_append.max(raw_batch_over);
-    println!(
-        "engine async, 8 queues: {:.0} appends/s, {:.0} MB/s, {:.0} B per write; raw pwrite at that size {:.0} MB/s appending, {:.0} MB/s overwriting a filled file",
-        run8.appends as f64 / run8.seconds,
-        bps8 / 1e6,
-        batch8,
-        raw_batch_append / 1e6,
-        raw_batch_over / 1e6
-    );
-    // Queue counts alternate (8, many, 8, many) so a change of the disk's mood between runs
-    // hits both sides of the ratio.
-    let mut rate8 = run8.appends as f64 / run8.seconds;
-    let mut rate_many = 0.0;
-    for round in 0..2 {
-        if round == 1 {
-            let again = async_run(&args, "async8", 8);
-            rate8 = (rate8 + again.appends as f64 / again.seconds) / 2.0;
-        }
-        let many = async_run(&args, "asyncmany", args.many_queues);
-        rate_many += many.appends as f64 / many.seconds / 2.0;
+    let filled = Filled::create(&args.dir, if args.smoke { 8 << 20 } else { 1 << 30 });
+    let async_kind =
+        FileKind::of_fresh_log(args.prealloc.unwrap_or(Prealloc::Auto), FlushMode::Async);
+    let mut f = Figures::default();
+    let mut sync_kind = FileKind::Filled;
+    for round in 0..args.rounds {
+        println!("round {}/{}", round + 1, args.rounds);
+        async_round(args, &filled, async_kind, &mut f);
+        sync_kind = sync_round(args, &filled, &mut f);
     }
-    println!(
-        "engine async, {} queues: {:.0} appends/s ({:.2} of 8 queues, mean of two alternating runs each)",
-        args.many_queues,
-        rate_many,
-        rate_many / rate8
-    );
-
-    // Each engine sync run is bracketed by raw pwrite+fdatasync runs at the batch size group
-    // commit reaches (one record per appender), in both file states: this disk's fdatasync
-    // latency changes by 10× from minute to minute, and the ratio must compare like with like.
-    let batch_bytes = (args.sync_appenders as f64 * rec_len) as usize;
-    let raw_around = |state, uring: bool| {
-        if uring {
-            raw_uring_write_sync(&args.dir, batch_bytes, s / 8.0, &filled, state)
-        } else {
-            raw_write_sync(&args.dir, batch_bytes, s / 8.0, &filled, state)
-        }
-    };
-    let mut sync_runs = Map::new();
-    let mut best: Option<(SyncMethod, EngineRun, RawSync)> = None;
-    for method in [SyncMethod::Thread, SyncMethod::Uring] {
-        let before = [
-            raw_around(FileState::Append, false),
-            raw_around(FileState::Overwrite, false),
-            raw_around(FileState::Append, true),
-            raw_around(FileState::Overwrite, true),
-        ];
-        let r = engine_run(
-            &fresh(&args.dir, "sync"),
-            FlushMode::Sync,
-            Durability::Synced,
-            method,
-            args.sync_appenders,
-            8,
-            &args,
-        );
-        let after = [
-            raw_around(FileState::Overwrite, true),
-            raw_around(FileState::Append, true),
-            raw_around(FileState::Overwrite, false),
-            raw_around(FileState::Append, false),
-        ];
-        let raw = RawSync::around(before, after);
-        let rate = r.appends as f64 / r.seconds;
-        let per_sync = r.appends as f64 / r.stats.syncs.max(1) as f64;
-        let (raw_rounds, raw_p99) = raw.best();
-        let raw_rate = raw_rounds * args.sync_appenders as f64;
-        println!(
-            "engine sync ({method:?}), {} appenders: {rate:.0} appends/s, {per_sync:.1} appends per fdatasync, p50 {} µs, p99 {} µs; raw write+fdatasync of {batch_bytes} B around it: appending {:.0} rounds/s (p99 {} µs), overwriting a filled file {:.0} rounds/s (p99 {} µs), io_uring appending {:.0} (p99 {} µs), io_uring overwriting {:.0} (p99 {} µs); best = {raw_rate:.0} records/s",
-            args.sync_appenders,
-            r.p50_us,
-            r.p99_us,
-            raw.append.0,
-            raw.append.2,
-            raw.overwrite.0,
-            raw.overwrite.2,
-            raw.uring_append.0,
-            raw.uring_append.2,
-            raw.uring_overwrite.0,
-            raw.uring_overwrite.2
-        );
-        sync_runs.insert(
-            format!("{method:?}"),
-            json!({"appends_per_s": rate, "appends_per_sync": per_sync, "p50_us": r.p50_us, "p99_us": r.p99_us,
-                   "raw_append_rounds_per_s": raw.append.0, "raw_append_p99_us": raw.append.2,
-                   "raw_overwrite_rounds_per_s": raw.overwrite.0, "raw_overwrite_p99_us": raw.overwrite.2,
-                   "raw_uring_append_rounds_per_s": raw.uring_append.0, "raw_uring_append_p99_us": raw.uring_append.2,
-                   "raw_uring_overwrite_rounds_per_s": raw.uring_overwrite.0, "raw_uring_overwrite_p99_us": raw.uring_overwrite.2,
-                   "raw_best_records_per_s": raw_rate, "raw_best_p99_us": raw_p99,
-                   "throughput_vs_raw": rate / raw_rate, "p99_vs_raw_p99": r.p99_us as f64 / raw_p99.max(1) as f64,
-                   "throughput_vs_raw_append": rate / (raw.append.0 * args.sync_appenders as f64)}),
-        );
-        if best
-            .as_ref()
-            .is_none_or(|(_, b, _)| rate > b.appends as f64 / b.seconds)
-        {
-            best = Some((method, r, raw));
-        }
-    }
-    let (best_method, sync_run, raw_sync) = best.unwrap();
-    let (raw_rounds, raw_p99) = raw_sync.best();
-    let raw_sync_rate = raw_rounds * args.sync_appenders as f64;
-    let (app4k, _, _) = raw_write_sync(&args.dir, 4096, s / 2.0, &filled, FileState::Append);
-    let (over4k, _, _) = raw_write_sync(&args.dir, 4096, s / 2.0, &filled, FileState::Overwrite);
-    let (uring_fsync, syscall_fsync) = raw_uring_vs_syscall(&args.dir, s / 2.0, &filled);
-    let sync_rate = sync_run.appends as f64 / sync_run.seconds;
-    println!(
-        "raw 4 KiB write+fdatasync: append {app4k:.0}/s, overwrite filled {over4k:.0}/s; io_uring fsync {uring_fsync:.0}/s vs syscall {syscall_fsync:.0}/s"
-    );
     let mut recovery_json = Value::Null;
     if args.recovery_gib > 0.0 {
-        let (t, bytes, queues) = recovery(&args);
+        let (t, bytes, queues) = recovery(args);
         println!(
             "recovery after kill -9 of a {:.2} GiB log ({queues} queues): {t:.3} s{}",
             bytes as f64 / (1u64 << 30) as f64,
@@ -817,50 +1074,70 @@ fn main() {
         recovery_json =
             json!({"log_bytes": bytes, "seconds": t, "full_scan": args.recovery_full_scan});
     }
-    let _ = std::fs::remove_dir_all(args.dir.join("async8"));
-    let _ = std::fs::remove_dir_all(args.dir.join("asyncmany"));
-    let _ = std::fs::remove_dir_all(args.dir.join("sync"));
-    let _ = std::fs::remove_dir_all(args.dir.join("raw-filled"));
+    for d in ["async8", "asyncmany", "sync", "raw-filled", "raw-run"] {
+        let _ = std::fs::remove_dir_all(args.dir.join(d));
+    }
 
-    out.insert("record_body_bytes".into(), json!(args.record_size));
-    out.insert("seconds_per_scenario".into(), json!(s));
-    out.insert("raw_buffered_1mib_bytes_per_s".into(), json!(raw_1m));
-    out.insert(
-        "raw_buffered_record_chunk_bytes_per_s".into(),
-        json!(raw_rec),
+    let ratio_names = [
+        "async_vs_raw_same_chunk",
+        "async_vs_raw_same_bytes",
+        "async_vs_raw_1mib",
+        "many_queues_vs_8",
+        "sync_throughput_vs_raw",
+        "sync_p99_vs_raw_p99",
+        "sync_throughput_vs_raw_uring",
+        "raw_uring_vs_syscall_sync",
+    ];
+    let mut ratios = Map::new();
+    for n in ratio_names {
+        ratios.insert(n.to_owned(), json!(f.median(n)));
+    }
+    let figures: Vec<&str> = f.0.keys().copied().collect();
+    let mut targets = Map::new();
+    targets.insert(
+        "async_vs_raw_same_chunk".into(),
+        target(f.median("async_vs_raw_same_chunk"), 0.9, true),
     );
-    out.insert(
-        "raw_buffered_engine_batch_bytes_per_s".into(),
-        json!({"append": raw_batch_append, "overwrite_filled": raw_batch_over}),
+    targets.insert(
+        "async_vs_raw_same_bytes".into(),
+        target(f.median("async_vs_raw_same_bytes"), 0.9, true),
     );
-    out.insert(
-        "engine_async_8q".into(),
-        json!({"appends_per_s": rate8, "log_bytes_per_s": bps8, "bytes_per_write": batch8}),
+    targets.insert(
+        "sync_throughput_vs_raw".into(),
+        target(f.median("sync_throughput_vs_raw"), 0.8, true),
     );
-    out.insert(
-        "engine_async_many_q".into(),
-        json!({"queues": args.many_queues, "appends_per_s": rate_many}),
+    targets.insert(
+        "sync_p99_vs_raw_p99".into(),
+        target(f.median("sync_p99_vs_raw_p99"), 2.0, false),
     );
-    out.insert("engine_sync".into(), Value::Object(sync_runs));
-    out.insert(
-        "sync_method_faster".into(),
-        json!(format!("{best_method:?}")),
+    targets.insert(
+        "many_queues_vs_8".into(),
+        target(f.median("many_queues_vs_8"), 0.9, true),
     );
-    out.insert("raw_write_fdatasync".into(), json!({"batch_bytes": batch_bytes, "append_rounds_per_s": raw_sync.append.0, "append_p50_us": raw_sync.append.1, "append_p99_us": raw_sync.append.2, "overwrite_filled_rounds_per_s": raw_sync.overwrite.0, "overwrite_filled_p50_us": raw_sync.overwrite.1, "overwrite_filled_p99_us": raw_sync.overwrite.2, "uring_append_rounds_per_s": raw_sync.uring_append.0, "uring_overwrite_filled_rounds_per_s": raw_sync.uring_overwrite.0, "uring_overwrite_filled_p50_us": raw_sync.uring_overwrite.1, "best_records_per_s": raw_sync_rate}));
-    out.insert("raw_4k_fdatasync".into(), json!({"append_per_s": app4k, "overwrite_filled_per_s": over4k, "io_uring_fsync_per_s": uring_fsync, "syscall_fdatasync_per_s": syscall_fsync}));
-    out.insert("recovery".into(), recovery_json);
-    out.insert(
-        "ratios".into(),
-        json!({
-            "async_vs_raw_1mib": bps8 / raw_1m,
-            "async_vs_raw_record_chunks": bps8 / raw_rec,
-            "async_vs_raw_same_batch": bps8 / raw_batch,
-            "sync_throughput_vs_raw": sync_rate / raw_sync_rate,
-            "sync_p99_vs_raw_p99": sync_run.p99_us as f64 / raw_p99.max(1) as f64,
-            "many_queues_vs_8": rate_many / rate8,
-            "overwrite_vs_append_4k_sync": over4k / app4k,
-            "uring_fsync_vs_syscall": uring_fsync / syscall_fsync,
-        }),
-    );
-    println!("RESULT {}", Value::Object(out));
+    if let Some(t) = recovery_json.get("seconds").and_then(Value::as_f64) {
+        targets.insert("recovery_seconds".into(), target(t, 5.0, false));
+    }
+    println!("medians over {} rounds:", args.rounds);
+    for n in ratio_names {
+        let series = &f.0[n];
+        println!(
+            "  {n}: {:.3} (min {:.3}, max {:.3})",
+            series.median(),
+            series.min(),
+            series.max()
+        );
+    }
+    let out = json!({
+        "record_body_bytes": args.record_size,
+        "seconds_per_run": s,
+        "rounds": args.rounds,
+        "sync_method": format!("{:?}", args.sync_method),
+        "async_file": async_kind.name(),
+        "sync_file": sync_kind.name(),
+        "ratios": ratios,
+        "targets": targets,
+        "figures": f.json(&figures),
+        "recovery": recovery_json,
+    });
+    println!("RESULT {out}");
 }

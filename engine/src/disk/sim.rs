@@ -119,6 +119,34 @@ fn apply_write(data: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
     }
 }
 
+/// The parts of a pending operation outside `[start, end)` (a write cut around a durable
+/// range; length changes stay as they are).
+fn cut_write(op: Pending, start: u64, end: u64) -> Vec<Pending> {
+    let Pending::Write { offset, bytes } = op else {
+        return vec![op];
+    };
+    let op_end = offset + bytes.len() as u64;
+    if op_end <= start || offset >= end {
+        return vec![Pending::Write { offset, bytes }];
+    }
+    let mut parts = Vec::new();
+    if offset < start {
+        let keep = (start - offset) as usize;
+        parts.push(Pending::Write {
+            offset,
+            bytes: bytes.get(..keep).unwrap_or_default().to_vec(),
+        });
+    }
+    if op_end > end {
+        let skip = (end - offset) as usize;
+        parts.push(Pending::Write {
+            offset: end,
+            bytes: bytes.get(skip..).unwrap_or_default().to_vec(),
+        });
+    }
+    parts
+}
+
 impl SimDisk {
     pub fn new() -> Self {
         SimDisk::default()
@@ -145,7 +173,7 @@ impl SimDisk {
         self.state.borrow().calls
     }
 
-    /// Number of successful `sync_data` calls so far.
+    /// Number of successful `sync_data` calls and durable writes so far.
     pub fn syncs(&self) -> u64 {
         self.state.borrow().syncs
     }
@@ -369,6 +397,38 @@ impl DiskFile for SimFile {
         (Ok(()), buf)
     }
 
+    /// Two calls, as the kernel does it: the write, then the sync of its range (each can be
+    /// failed with [`SimDisk::fail_call`]; a failed sync leaves the write pending, as a failed
+    /// `fdatasync` does). Only the written range becomes durable, as with `RWF_DSYNC`: older
+    /// pending writes stay pending, cut where they overlap it (the page cache holds only the
+    /// newest bytes, so a crash can never put older bytes over durable ones).
+    async fn write_durable_at(
+        &self,
+        buf: Vec<u8>,
+        range: Range<usize>,
+        offset: u64,
+    ) -> (io::Result<()>, Vec<u8>) {
+        let (r, buf) = self.write_all_at(buf, range.clone(), offset).await;
+        if r.is_err() {
+            return (r, buf);
+        }
+        if let Err(e) = self.check("sync") {
+            return (Err(e), buf);
+        }
+        let bytes = buf.get(range).unwrap_or_default();
+        let mut f = self.file.borrow_mut();
+        f.pending.pop(); // the write just pushed: durable now
+        let end = offset + bytes.len() as u64;
+        f.pending = std::mem::take(&mut f.pending)
+            .into_iter()
+            .flat_map(|op| cut_write(op, offset, end))
+            .collect();
+        apply_write(&mut f.durable, offset, bytes);
+        drop(f);
+        self.disk.borrow_mut().syncs += 1;
+        (Ok(()), buf)
+    }
+
     async fn sync_data(&self) -> io::Result<()> {
         self.check("sync")?;
         let mut f = self.file.borrow_mut();
@@ -432,6 +492,36 @@ mod tests {
                 disk.list(Path::new("/d")).await.unwrap(),
                 vec!["a".to_owned()]
             );
+        });
+    }
+
+    #[test]
+    fn a_durable_write_makes_only_its_range_durable() {
+        block_on(async {
+            let disk = SimDisk::new();
+            disk.create_dir_all(Path::new("/d")).await.unwrap();
+            let f = disk.open(Path::new("/d/a")).await.unwrap();
+            f.write_all_at(b"aaaaaaaa".to_vec(), 0..8, 0)
+                .await
+                .0
+                .unwrap();
+            f.write_durable_at(b"BBBB".to_vec(), 0..4, 2)
+                .await
+                .0
+                .unwrap();
+            assert_eq!(disk.syncs(), 1);
+            // The older write stays pending, but never over the durable range.
+            disk.crash(CrashMode::DurableOnly);
+            assert_eq!(disk.contents(Path::new("/d/a")).unwrap(), b"\0\0BBBB");
+            let f = disk.open(Path::new("/d/a")).await.unwrap();
+            f.write_all_at(b"cccccccc".to_vec(), 0..8, 0)
+                .await
+                .0
+                .unwrap();
+            f.write_durable_at(b"DD".to_vec(), 0..2, 3).await.0.unwrap();
+            disk.crash(CrashMode::TornPrefix { seed: 7 });
+            let c = disk.contents(Path::new("/d/a")).unwrap();
+            assert_eq!(c.get(3..5), Some(&b"DD"[..]), "{c:?}");
         });
     }
 

@@ -6,6 +6,14 @@
 //! io-wq worker, or a plain `fdatasync(2)` on a per-shard sync thread. DESIGN.md measured the
 //! io_uring path at 0.66–0.96× the syscall; `engine-bench` measures both and the faster is
 //! [`SyncMethod::default`] (numbers and command beside it).
+//!
+//! A durable write ([`DiskFile::write_durable_at`]) is one `IORING_OP_WRITE` with
+//! `RWF_DSYNC` ([`WriteDsync`], a custom op on compio's driver): the kernel worker writes and
+//! syncs the range back to back, where a write and a separate fsync cost a round trip through
+//! the shard in between. Raw, at the 77 KB batch of 64 sync appenders on a pre-filled file
+//! (2-core VM, ext4 on virtio): 6 423 / 6 483 / 6 629 rounds/s against 3 518 / 5 898 / 5 637
+//! for io_uring write then io_uring fsync, and 6 270 / 5 899 for `pwrite` + `fdatasync(2)`
+//! (alternating 2 s runs of a scratch program doing each, 2026-11).
 
 use std::fs::File as StdFile;
 use std::io;
@@ -17,6 +25,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Poll, Waker};
 
 use compio::buf::{IntoInner, IoBuf};
+use compio::driver::{OpCode, OpEntry};
 use compio::io::{AsyncReadAtExt, AsyncWriteAtExt};
 
 use super::{Disk, DiskFile, Space};
@@ -173,6 +182,48 @@ impl DiskFile for UringFile {
         (r, slice.into_inner())
     }
 
+    async fn write_durable_at(
+        &self,
+        buf: Vec<u8>,
+        range: Range<usize>,
+        offset: u64,
+    ) -> (io::Result<()>, Vec<u8>) {
+        if self.thread.is_some() {
+            // The sync thread owns fdatasync under `SyncMethod::Thread`: write, then sync.
+            let (r, buf) = self.write_all_at(buf, range, offset).await;
+            if let Err(e) = r {
+                return (Err(e), buf);
+            }
+            return (self.sync_data().await, buf);
+        }
+        if range.end > buf.len() || range.start > range.end {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "write range outside buffer");
+            return (Err(e), buf);
+        }
+        let mut op = WriteDsync {
+            file: self.file.clone(),
+            buf,
+            range,
+            offset,
+        };
+        // A short write made its own bytes durable; the rest goes in another durable write.
+        while !op.range.is_empty() {
+            let compio::BufResult(r, back) = compio::runtime::submit(op).await;
+            op = back;
+            match r {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), op.buf),
+                Ok(n) => {
+                    let n = n.min(op.range.len());
+                    op.range.start += n;
+                    op.offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), op.buf),
+            }
+        }
+        (Ok(()), op.buf)
+    }
+
     async fn sync_data(&self) -> io::Result<()> {
         match (&self.thread, &self.dup) {
             (Some(thread), Some(dup)) => thread.fdatasync(dup.clone()).await,
@@ -194,6 +245,62 @@ impl DiskFile for UringFile {
 
     fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// `IORING_OP_WRITE` of `buf[range]` at `offset` with `RWF_DSYNC`: complete once those
+/// bytes (and the metadata to read them back) are durable.
+struct WriteDsync {
+    /// Keeps the descriptor open while the kernel uses it.
+    file: compio::fs::File,
+    /// The kernel reads from this heap block; the op owns it until completion.
+    buf: Vec<u8>,
+    range: Range<usize>,
+    offset: u64,
+}
+
+impl WriteDsync {
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+// SAFETY: the entry points into `buf`'s heap block, which does not move with the op and is
+// neither dropped nor changed until compio hands the op back at completion (or cancellation,
+// which compio completes before releasing the op).
+unsafe impl OpCode for WriteDsync {
+    type Control = ();
+
+    fn create_entry(&mut self, _: &mut ()) -> OpEntry {
+        let bytes = self.bytes();
+        io_uring::opcode::Write::new(
+            io_uring::types::Fd(self.file.as_raw_fd()),
+            bytes.as_ptr(),
+            u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        )
+        .offset(self.offset)
+        .rw_flags(libc::RWF_DSYNC)
+        .build()
+        .into()
+    }
+
+    /// A kernel without `IORING_OP_WRITE` (before 5.6): the same call, blocking, on compio's
+    /// thread pool.
+    fn create_entry_fallback(&mut self, _: &mut ()) -> OpEntry {
+        OpEntry::Blocking
+    }
+
+    fn call_blocking(&mut self, _: &mut ()) -> io::Result<usize> {
+        let bytes = self.bytes();
+        let iov = libc::iovec {
+            iov_base: bytes.as_ptr() as *mut libc::c_void,
+            iov_len: bytes.len(),
+        };
+        let offset = libc::off_t::try_from(self.offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset too large"))?;
+        // SAFETY: `iov` describes `bytes`, valid for the call; the descriptor is open.
+        let n = unsafe { libc::pwritev2(self.file.as_raw_fd(), &iov, 1, offset, libc::RWF_DSYNC) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
     }
 }
 
@@ -266,5 +373,38 @@ impl Drop for SyncThread {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The durable write on real files: what it writes, where, with both sync methods, and
+    //! its refusal of a range outside the buffer.
+    use super::*;
+
+    #[test]
+    fn durable_writes_land_at_their_offset() {
+        let dir = std::env::temp_dir().join(format!("ringmq-uring-dsync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        compio::runtime::Runtime::new().unwrap().block_on(async {
+            for (i, method) in [SyncMethod::Uring, SyncMethod::Thread]
+                .into_iter()
+                .enumerate()
+            {
+                let disk = UringDisk::new(method).unwrap();
+                let path = dir.join(format!("f{i}"));
+                let f = disk.open(&path).await.unwrap();
+                let buf = b"..hello..".to_vec();
+                let (r, buf) = f.write_durable_at(buf, 2..7, 4096).await;
+                r.unwrap();
+                assert_eq!(buf, b"..hello..");
+                let (r, _) = f.write_durable_at(buf, 3..20, 0).await;
+                assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+                let data = std::fs::read(&path).unwrap();
+                assert_eq!(data.len(), 4096 + 5);
+                assert_eq!(&data[4096..], b"hello");
+            }
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

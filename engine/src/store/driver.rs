@@ -1,6 +1,8 @@
 //! The group-commit driver: feeds events to the pure [`FlushPolicy`] and performs its
 //! actions. Writes and syncs run as their own tasks, so a sync of batch N can overlap the
-//! write of batch N+1.
+//! write of batch N+1. A durable write ([`Action::WriteDurable`]) is one disk operation that
+//! writes and syncs its range; its segments are not marked dirty, since nothing of theirs is
+//! left to sync.
 //!
 //! Appends and I/O completions are fed to the policy at once ([`feed`]), not queued for the
 //! driver task: a task woken now runs after every task already in the run queue, and with
@@ -121,10 +123,16 @@ fn start_now(fut: impl Future<Output = ()> + 'static) {
 
 /// Feeds the completion of a write or sync task. `close()` and `recover()` wait (on `acks`)
 /// for no I/O in flight, so the count drops before the event is fed, and they are woken even
-/// when the event acknowledges nothing (a broken log).
+/// when the event acknowledges nothing (a broken log). With appended bytes still waiting
+/// for a write, the driver is kicked: they are written at the end of its next turn, not at
+/// its next timer (the regression test below tells the story). Without any, it is not: an
+/// extra driver turn per completion cost 0.3–0.5 µs per append at 64 sync appenders.
 fn io_done<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, event: Event) {
     inner.inflight_io.set(inner.inflight_io.get() - 1);
     feed(inner, epoch, event);
+    if inner.st.borrow().policy.unsubmitted() > 0 {
+        inner.kick.kick();
+    }
     let waiting = inner.closing.get() || inner.st.borrow().failure.is_some();
     if waiting && inner.inflight_io.get() == 0 {
         inner.acks.wake_all();
@@ -133,7 +141,8 @@ fn io_done<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, event: Event) {
 
 fn perform<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, action: Action) {
     match action {
-        Action::Write { from, to } => start_write(inner, epoch, from, to),
+        Action::Write { from, to } => start_write(inner, epoch, from, to, Durable::No),
+        Action::WriteDurable { from, to } => start_write(inner, epoch, from, to, Durable::Yes),
         Action::Sync { upto } => start_sync(inner, epoch, upto),
         Action::AckWritten { upto } => {
             inner.room.wake_all();
@@ -223,7 +232,14 @@ fn advance_visible<D: Disk>(inner: &Inner<D>, upto: u64) {
     }
 }
 
-fn start_write<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, from: u64, to: u64) {
+/// Whether a write also makes its bytes durable ([`Action::WriteDurable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    No,
+    Yes,
+}
+
+fn start_write<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, from: u64, to: u64, durable: Durable) {
     let buf = {
         let mut st = inner.st.borrow_mut();
         let log = &mut st.log;
@@ -238,11 +254,14 @@ fn start_write<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, from: u64, to: u64) {
     let mut stats = inner.stats.get();
     stats.writes += 1;
     stats.write_bytes += to - from;
+    if durable == Durable::Yes {
+        stats.syncs += 1;
+    }
     inner.stats.set(stats);
     inner.inflight_io.set(inner.inflight_io.get() + 1);
     let inner = inner.clone();
     start_now(async move {
-        let (r, mut buf) = write_pieces(&inner, buf, from).await;
+        let (r, mut buf) = write_pieces(&inner, buf, from, durable).await;
         buf.clear();
         let ok = r.is_ok();
         {
@@ -263,6 +282,7 @@ async fn write_pieces<D: Disk>(
     inner: &Rc<Inner<D>>,
     mut buf: Vec<u8>,
     from: u64,
+    durable: Durable,
 ) -> (Result<(), StorageError>, Vec<u8>) {
     let size = inner.cfg.segment_size;
     let mut pos = 0usize;
@@ -274,12 +294,19 @@ async fn write_pieces<D: Disk>(
             Ok(f) => f,
             Err(e) => return (Err(e), buf),
         };
-        let (r, b) = file.write_all_at(buf, pos..pos + n, at - seg).await;
+        let (r, b) = match durable {
+            Durable::No => file.write_all_at(buf, pos..pos + n, at - seg).await,
+            Durable::Yes => file.write_durable_at(buf, pos..pos + n, at - seg).await,
+        };
         buf = b;
         if let Err(e) = r {
-            return (Err(StorageError::io("write", file.path(), at, e)), buf);
+            let op = match durable {
+                Durable::No => "write",
+                Durable::Yes => "write+fdatasync",
+            };
+            return (Err(StorageError::io(op, file.path(), at, e)), buf);
         }
-        {
+        if durable == Durable::No {
             let mut st = inner.st.borrow_mut();
             if !st.log.dirty.contains(&seg) {
                 st.log.dirty.push(seg);
@@ -433,4 +460,87 @@ fn start_sync<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, upto: u64) {
         }
         io_done(&inner, epoch, Event::SyncDone { upto, ok });
     });
+}
+
+#[cfg(test)]
+mod tests {
+    //! Bug story: appends that arrive while the write slots are busy wait for the end of a
+    //! driver turn, and the driver, once asleep with no batch deadline, was only woken by a
+    //! new append. With nobody appending after the in-flight write completed, the waiting
+    //! bytes sat until the next timer (checkpoint, retention: seconds). Method: real files,
+    //! one write slot and durable writes, a second append made while the first one's durable
+    //! write is in flight, and nothing after it; it must complete (30 s deadline, timers set
+    //! to hours so that only the fix can end the wait in time).
+    use std::future::Future;
+    use std::pin::pin;
+    use std::rc::Rc;
+    use std::task::Poll;
+    use std::time::Duration;
+
+    use crate::disk::{SyncMethod, UringDisk};
+    use crate::{AppendRequest, Durability, FlushMode, Store, StoreConfig, SystemClock};
+
+    fn req(body: &[u8]) -> AppendRequest<'_> {
+        AppendRequest {
+            topic: "T",
+            queue_id: 0,
+            body,
+            flag: 0,
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            properties: "",
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            tag_code: 0,
+            durability: Durability::Synced,
+        }
+    }
+
+    #[test]
+    fn bytes_pending_behind_a_busy_slot_are_written_when_it_frees() {
+        let dir = std::env::temp_dir().join(format!("ringmq-driver-kick-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        compio::runtime::Runtime::new().unwrap().block_on(async {
+            let mut cfg = StoreConfig::new(&dir);
+            cfg.flush_mode = FlushMode::Sync;
+            cfg.segment_size = 1 << 20;
+            cfg.prealloc = crate::Prealloc::Extend;
+            cfg.flush.writes_in_flight_max = 1;
+            cfg.checkpoint_interval_ms = 3_600_000;
+            cfg.retention_interval_ms = 3_600_000;
+            cfg.flush.flush_interval_ms = 3_600_000;
+            let disk = UringDisk::new(SyncMethod::Uring).unwrap();
+            let store = Rc::new(Store::open(disk, cfg, Rc::new(SystemClock)).await.unwrap());
+            // Warm up: the first segment exists before the measured appends.
+            store.append(req(b"warm")).await.unwrap();
+            let first = {
+                let s = store.clone();
+                compio::runtime::spawn(async move { s.append(req(b"first")).await.map(|_| ()) })
+            };
+            // Wait until the first append's durable write is submitted and still in flight.
+            let writes = store.stats().writes;
+            while store.stats().writes == writes {
+                crate::sync::yield_now().await;
+            }
+            if store.durable_offset() == store.appended_offset() {
+                // The write finished before this task ran again: nothing to test this time.
+                first.await.unwrap().unwrap();
+                return;
+            }
+            let mut second = pin!(store.append(req(b"second")));
+            let mut deadline = pin!(compio::time::sleep(Duration::from_secs(30)));
+            let done = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = second.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                deadline.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            let r = done.expect("the second append never completed");
+            r.unwrap();
+            first.await.unwrap().unwrap();
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
