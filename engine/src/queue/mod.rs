@@ -19,7 +19,7 @@ pub mod entry;
 pub(crate) mod file_read;
 pub(crate) mod rebuild;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
 use ringmq_codec::filter::TagFilter;
@@ -27,6 +27,13 @@ use ringmq_codec::filter::TagFilter;
 pub use entry::{CQ_ENTRY_SIZE, CqEntry};
 
 use crate::disk::DiskFile;
+
+/// Consume queues of one topic by queue id. (The std hasher: a multiply-rotate hasher here
+/// made no difference measurable by `engine-bench --only-async/--only-sync` A/B, 2026-11.)
+pub(crate) type QueueIds<F> = HashMap<i32, ConsumeQueue<F>>;
+
+/// Every consume queue, by topic name and queue id.
+pub(crate) type Topics<F> = HashMap<String, QueueIds<F>>;
 
 /// Most entries one read examines, so a filter that matches nothing cannot stall a shard.
 pub const READ_SCAN_ENTRIES_MAX: usize = 16 * 1024;

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::{ConsumeQueue, CqEntry};
+use super::{ConsumeQueue, CqEntry, QueueIds, Topics};
 
 /// One queue's rebuilt run: entries for offsets `first..first + entries.len()`.
 #[derive(Debug)]
@@ -106,10 +106,10 @@ impl Rebuilder {
     }
 
     /// Hands every run to its queue (created when new) in `topics`.
-    pub(crate) fn merge<F>(self, topics: &mut HashMap<String, HashMap<i32, ConsumeQueue<F>>>) {
+    pub(crate) fn merge<F>(self, topics: &mut Topics<F>) {
         for r in self.runs {
             if !topics.contains_key(&*r.topic) {
-                topics.insert(r.topic.to_string(), HashMap::new());
+                topics.insert(r.topic.to_string(), QueueIds::default());
             }
             let Some(queues) = topics.get_mut(&*r.topic) else {
                 continue;
@@ -147,7 +147,7 @@ mod tests {
     /// restart rules (runs, a cut inside the run, a cut below it, a gap).
     #[test]
     fn matches_record_by_record_rules() {
-        let mut topics: HashMap<String, HashMap<i32, ConsumeQueue<SimFile>>> = HashMap::new();
+        let mut topics: Topics<SimFile> = Topics::default();
         let mut q = ConsumeQueue::new("A".into(), 0);
         for p in 0..5 {
             q.push(e(p));

@@ -2,7 +2,6 @@
 //! for the group commit to acknowledge. Everything before the first await is synchronous, so
 //! the appends of one task (a batch) get consecutive offsets.
 
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::task::Poll;
 
@@ -15,7 +14,7 @@ use crate::flush::Event;
 use crate::index::{IndexEntry, key_hash};
 use crate::log::record::{self, IndexKeys, Placement};
 use crate::log::segment::{BLANK_MIN_LEN, place};
-use crate::queue::{ConsumeQueue, CqEntry};
+use crate::queue::{ConsumeQueue, CqEntry, QueueIds, Topics};
 use crate::types::{AppendRequest, AppendResult, Durability, PhysOffset, QueueOffset};
 
 /// A topic name must be usable as a directory name.
@@ -192,7 +191,12 @@ impl<D: Disk> Inner<D> {
             if self.closed.get() {
                 return Poll::Ready(Err(StorageError::Closed));
             }
-            self.acks.register(cx.waker());
+            let waiters = if sync {
+                &self.durable_waiters
+            } else {
+                &self.written_waiters
+            };
+            waiters.register(end, cx.waker());
             Poll::Pending
         })
         .await
@@ -200,12 +204,12 @@ impl<D: Disk> Inner<D> {
 }
 
 fn queue_mut<'a, F>(
-    topics: &'a mut HashMap<String, HashMap<i32, ConsumeQueue<F>>>,
+    topics: &'a mut Topics<F>,
     topic: &str,
     queue_id: i32,
 ) -> &'a mut ConsumeQueue<F> {
     if !topics.contains_key(topic) {
-        topics.insert(topic.to_owned(), HashMap::new());
+        topics.insert(topic.to_owned(), QueueIds::default());
     }
     let queues = topics
         .get_mut(topic)

@@ -135,7 +135,7 @@ fn io_done<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, event: Event) {
     }
     let waiting = inner.closing.get() || inner.st.borrow().failure.is_some();
     if waiting && inner.inflight_io.get() == 0 {
-        inner.acks.wake_all();
+        inner.wake_all_waiters();
     }
 }
 
@@ -149,12 +149,14 @@ fn perform<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, action: Action) {
             if inner.cfg.flush_mode == FlushMode::Async {
                 advance_visible(inner, upto);
             }
+            inner.written_waiters.wake_upto(upto);
             inner.acks.wake_all();
         }
         Action::AckDurable { upto } => {
             if inner.cfg.flush_mode == FlushMode::Sync {
                 advance_visible(inner, upto);
             }
+            inner.durable_waiters.wake_upto(upto);
             inner.acks.wake_all();
         }
         Action::Fail { written, durable } => {
@@ -176,7 +178,7 @@ fn perform<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, action: Action) {
                 });
             }
             drop(st);
-            inner.acks.wake_all();
+            inner.wake_all_waiters();
             inner.room.wake_all();
         }
     }

@@ -15,7 +15,7 @@ mod read;
 mod retention;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -25,8 +25,8 @@ use crate::disk::Disk;
 use crate::error::StorageError;
 use crate::flush::{Event, FlushPolicy};
 use crate::index::KeyIndex;
-use crate::queue::ConsumeQueue;
-use crate::sync::{Kick, WaitList};
+use crate::queue::Topics;
+use crate::sync::{Kick, OffsetWaiters, WaitList};
 use crate::types::Arrival;
 
 /// A hook called with every batch of newly visible messages (long polling wakes on it).
@@ -72,7 +72,7 @@ pub(crate) struct Failure {
 /// Everything that recovery rebuilds.
 pub(crate) struct State<F> {
     pub log: LogState<F>,
-    pub topics: HashMap<String, HashMap<i32, ConsumeQueue<F>>>,
+    pub topics: Topics<F>,
     pub index: KeyIndex,
     pub index_files: BTreeMap<u64, IndexFile<F>>,
     pub policy: FlushPolicy,
@@ -101,8 +101,14 @@ pub(crate) struct Inner<D: Disk> {
     /// (`driver::feed`), and `recover()` clears what is left.
     pub events: RefCell<Vec<(u64, Event)>>,
     pub kick: Kick,
-    /// Appenders waiting for their ack.
+    /// Tasks waiting for any change of the watermarks, the failure state or the I/O in
+    /// flight (`close` and `recover`), woken on every ack. Appends wait in the two lists
+    /// below instead, each woken only when its own offset is reached.
     pub acks: WaitList,
+    /// Appends waiting for their bytes to be written, by end offset.
+    pub written_waiters: OffsetWaiters,
+    /// Appends waiting for their bytes to be durable, by end offset.
+    pub durable_waiters: OffsetWaiters,
     /// Appenders waiting for room in the write buffer.
     pub room: WaitList,
     /// Writers waiting for a segment being created.
@@ -135,6 +141,14 @@ impl<D: Disk> Inner<D> {
     pub fn now_us(&self) -> u64 {
         self.started.elapsed().as_micros() as u64
     }
+
+    /// Wakes every waiter of an ack (a failure, a close, a recovery, or the last I/O of a
+    /// broken or closing log): each looks at the state again.
+    pub fn wake_all_waiters(&self) {
+        self.acks.wake_all();
+        self.written_waiters.wake_all();
+        self.durable_waiters.wake_all();
+    }
 }
 
 /// One shard's store.
@@ -155,7 +169,7 @@ impl<D: Disk> Drop for Store<D> {
         // Stops the driver task; an unclosed store recovers by scanning on the next open.
         self.inner.closed.set(true);
         self.inner.kick.kick();
-        self.inner.acks.wake_all();
+        self.inner.wake_all_waiters();
         self.inner.room.wake_all();
     }
 }
@@ -208,7 +222,7 @@ impl<D: Disk> Store<D> {
             .borrow()
             .topics
             .values()
-            .map(HashMap::len)
+            .map(|qs| qs.len())
             .sum()
     }
 

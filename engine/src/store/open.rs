@@ -3,7 +3,7 @@
 //! first torn or corrupt one, and rebuild the consume-queue and index tails from the records.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
@@ -22,15 +22,13 @@ use crate::log::record::Invalid;
 use crate::log::recovery::{Stop, scan};
 use crate::log::segment::segment_start;
 use crate::queue::rebuild::Rebuilder;
-use crate::queue::{CQ_ENTRY_SIZE, ConsumeQueue, CqEntry};
-use crate::sync::{Kick, WaitList};
+use crate::queue::{CQ_ENTRY_SIZE, ConsumeQueue, CqEntry, Topics};
+use crate::sync::{Kick, OffsetWaiters, WaitList};
 use ringmq_codec::message::record::MessageError;
 
 mod chunks;
 
 use chunks::Chunks;
-
-type Topics<F> = HashMap<String, HashMap<i32, ConsumeQueue<F>>>;
 
 fn io_err<'a>(
     op: &'static str,
@@ -74,6 +72,8 @@ impl<D: Disk> Store<D> {
             events: RefCell::new(Vec::new()),
             kick: Kick::default(),
             acks: WaitList::default(),
+            written_waiters: OffsetWaiters::default(),
+            durable_waiters: OffsetWaiters::default(),
             room: WaitList::default(),
             segment_ready: WaitList::default(),
             arrival_hook: RefCell::new(None),
@@ -127,7 +127,7 @@ impl<D: Disk> Store<D> {
         inner.generation.set(inner.generation.get() + 1);
         inner.events.borrow_mut().clear();
         persist::write_checkpoint(inner, derived, false).await?;
-        inner.acks.wake_all();
+        inner.wake_all_waiters();
         inner.room.wake_all();
         inner.kick.kick();
         Ok(())
@@ -523,7 +523,7 @@ async fn load_queues<D: Disk>(
     derived_upto: u64,
 ) -> Result<Topics<D::File>, StorageError> {
     let root = cfg.consumequeue_dir();
-    let mut topics: Topics<D::File> = HashMap::new();
+    let mut topics: Topics<D::File> = Topics::default();
     for topic in disk
         .list(&root)
         .await

@@ -539,7 +539,7 @@ impl<D: Disk> Store<D> {
         let r = persist_derived(inner, end, true).await;
         inner.closed.set(true);
         inner.kick.kick();
-        inner.acks.wake_all();
+        inner.wake_all_waiters();
         r
     }
 
