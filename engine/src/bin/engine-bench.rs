@@ -11,18 +11,44 @@
 //! 2. engine async flush, `--many-queues` queues; 3. engine async flush, 8 queues;
 //! 4. raw buffered `pwrite` in chunks of the size the engine's writes had in run 3, on the
 //!    kind of file the engine wrote (see [`FileKind`]), first exactly the bytes run 3 wrote
-//!    (same page-cache load), then for the run time (what the page cache gives in that time:
-//!    past ~2 GB dirty, writeback throttling decides it);
+//!    (4a: same page-cache load), then for the run time (4b: what the page cache gives in
+//!    that time: past ~2 GB dirty, writeback throttling decides it);
 //! 5. engine sync flush, `--sync-appenders` concurrent appenders;
 //! 6. raw `pwrite` + `fdatasync(2)` of the bytes one engine group commit covered in run 5,
-//!    on the kind of file the engine wrote, then the same as one io_uring durable write
-//!    (`RWF_DSYNC`), the operation the engine's group commit uses.
+//!    on the kind of file the engine wrote (6a), then the same as one io_uring durable write
+//!    (6b: `RWF_DSYNC`, the operation the engine's group commit uses).
 //!
 //! Ratios come from adjacent runs: async 3/4 (and 3/1), many queues 2/3, sync 5/6. The
 //! report gives each ratio's median, min and max over the rounds, and the medians of the
 //! absolute figures. With `--recovery-gib N` a child then fills N GiB, is killed with
-//! SIGKILL, and `open` is timed. The last line is `RESULT {json}`. Run it under the shared
+//! SIGKILL, and `open` is timed. With `--sustained` (about a minute or more: it writes past
+//! the kernel's dirty limit twice), raw buffered `pwrite` and the async engine then each
+//! write the same amount, 1.5× the dirty limit, so that both end up paced by writeback
+//! rather than by copying into the page cache. The last line is `RESULT {json}`; its
+//! `baselines` object names the raw run behind each ratio. Run it under the shared
 //! benchmark lock (`flock /tmp/ringmq-bench.lock ...`).
+//!
+//! Targets, and the raw baseline each one is a ratio to (engine ÷ raw of the same round):
+//! - `async_vs_raw_same_chunk` ≥ 0.9: run 4b, buffered `pwrite` in the engine's write size
+//!   on the same kind of file, for `--seconds`;
+//! - `async_vs_raw_same_bytes` ≥ 0.9: run 4a, the same for exactly the bytes the engine
+//!   wrote;
+//! - `sync_throughput_vs_raw` ≥ 0.8: run 6a, `pwrite` + `fdatasync(2)` syscalls of one engine
+//!   group commit's bytes, rounds/s × appends per group commit;
+//! - `sync_p99_vs_raw_p99` ≤ 2: run 6a's p99 round latency;
+//! - `many_queues_vs_8` ≥ 0.9: no raw baseline (engine, `--many-queues` ÷ 8 queues);
+//! - `recovery_seconds` ≤ 5: no baseline.
+//!
+//! `engine_*_cpu_us_per_append` is the CPU time of the shard thread per append (the engine and
+//! the bench's producer loop, which is kept to building a property string), and
+//! `engine_*_user_us_per_append` its user-mode part: the kernel's part (io_uring submission,
+//! waits and wake-ups) moves with the disk and the VM, so A/B comparisons of engine code are
+//! steadier on the user part. Async runs do not time each append (no figure uses their
+//! latency); sync runs do, for p50/p99.
+//!
+//! Informational ratios: `async_vs_raw_1mib` (run 1, 1 MiB writes), `sync_throughput_vs_raw_uring`
+//! (run 6b, the io_uring `RWF_DSYNC` write the engine uses), `async_vs_raw_sustained` (the
+//! `--sustained` pair, engine write size; no target).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::cell::Cell;
@@ -51,6 +77,8 @@ struct Args {
     sync_appenders: usize,
     many_queues: i32,
     recovery_gib: f64,
+    /// Bytes of the sustained async comparison (`--sustained`); 0: off.
+    sustained_bytes: Option<u64>,
     recovery_full_scan: bool,
     smoke: bool,
     prealloc: Option<Prealloc>,
@@ -90,6 +118,9 @@ options:
                          steady state) or fresh (the first segment of a new log, only extended)
   --recovery-gib G       also fill G GiB in a child, kill -9 it, time recovery (default off)
   --recovery-full-scan   the child never checkpoints, so recovery scans the whole log
+  --sustained            also compare raw buffered pwrite and the async engine over 1.5x the
+                         kernel's dirty limit each (writeback-bound; takes a minute or more)
+  --sustained-gib G      the same with G GiB each
   --smoke                tiny parameters (used by the test suite)
   --prealloc P           engine segment preparation: create, extend or fill (default: the
                          engine's default, StoreConfig::new)
@@ -128,6 +159,7 @@ fn parse_args() -> Option<(Args, Mode)> {
         sync_appenders: 64,
         many_queues: 10_000,
         recovery_gib: 0.0,
+        sustained_bytes: None,
         recovery_full_scan: false,
         smoke: false,
         prealloc: None,
@@ -156,6 +188,11 @@ fn parse_args() -> Option<(Args, Mode)> {
             "--many-queues" => a.many_queues = val().parse().unwrap(),
             "--recovery-gib" => a.recovery_gib = val().parse().unwrap(),
             "--recovery-full-scan" => a.recovery_full_scan = true,
+            "--sustained" => a.sustained_bytes = Some(sustained_default_bytes()),
+            "--sustained-gib" => {
+                let g: f64 = val().parse().unwrap();
+                a.sustained_bytes = Some((g * (1u64 << 30) as f64) as u64);
+            }
             "--smoke" => a.smoke = true,
             "--sync-method" => {
                 a.sync_method = match val().as_str() {
@@ -486,6 +523,8 @@ struct Spec {
     sync: SyncMethod,
     appenders: usize,
     queues: i32,
+    /// Stop once the log holds this many bytes instead of after `--seconds`.
+    bytes: Option<u64>,
 }
 
 impl Spec {
@@ -496,6 +535,7 @@ impl Spec {
             sync: SyncMethod::default(),
             appenders: args.async_appenders,
             queues,
+            bytes: None,
         }
     }
 
@@ -506,6 +546,7 @@ impl Spec {
             sync: args.sync_method,
             appenders: args.sync_appenders,
             queues: 8,
+            bytes: None,
         }
     }
 }
@@ -520,6 +561,9 @@ struct EngineRun {
     /// CPU time of the shard thread (the runtime's) per append, µs: the engine's cost per
     /// append plus the appenders' own work, far less noisy than throughput on a shared host.
     cpu_us_per_append: f64,
+    /// The user-mode part of `cpu_us_per_append` (`RUSAGE_THREAD`): the engine's own code,
+    /// without the kernel's share (submitting, waiting, waking), which moves with the disk.
+    user_us_per_append: f64,
 }
 
 /// CPU time the calling thread has used.
@@ -531,6 +575,15 @@ fn thread_cpu() -> Duration {
     // SAFETY: `ts` is a valid out-pointer; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// User-mode CPU time of the calling thread.
+fn thread_user_cpu() -> Duration {
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid out-pointer; RUSAGE_THREAD exists on Linux ≥ 2.6.26.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    Duration::new(ru.ru_utime.tv_sec as u64, ru.ru_utime.tv_usec as u32 * 1000)
 }
 
 impl EngineRun {
@@ -646,19 +699,42 @@ fn engine_run(root: &Path, spec: Spec, args: &Args) -> EngineRun {
             .await
             .unwrap();
         let stats_before = store.stats();
-        let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
+        // The appenders look at a flag that a timer sets, not at the clock: a clock read per
+        // append is producer-side work that counted as engine CPU.
+        let stop = Rc::new(Cell::new(false));
+        if spec.bytes.is_none() {
+            let (stop, run_for) = (stop.clone(), Duration::from_secs_f64(args.seconds));
+            compio::runtime::spawn(async move {
+                compio::time::sleep(run_for).await;
+                stop.set(true);
+            })
+            .detach();
+        }
+        // Latency is recorded where a figure uses it (sync runs' p50/p99); async runs skip
+        // the two clock reads and the histogram per append.
+        let timed = spec.durability == Durability::Synced;
         let count = Rc::new(Cell::new(0u64));
         let hist = Rc::new(std::cell::RefCell::new(Histogram::<u64>::new(3).unwrap()));
         let started = Instant::now();
         let cpu_before = thread_cpu();
+        let user_before = thread_user_cpu();
         let mut handles = Vec::new();
         for a in 0..spec.appenders {
-            let (store, body, count, hist) =
-                (store.clone(), body.clone(), count.clone(), hist.clone());
+            let (store, body, count, hist, stop) = (
+                store.clone(),
+                body.clone(),
+                count.clone(),
+                hist.clone(),
+                stop.clone(),
+            );
             handles.push(compio::runtime::spawn(async move {
                 let mut props = String::with_capacity(96);
                 let mut i = 0u64;
-                while Instant::now() < deadline {
+                let more = || match spec.bytes {
+                    Some(b) => store.appended_offset() < b,
+                    None => !stop.get(),
+                };
+                while more() {
                     // The producer's side of the work (a unique key per message), kept
                     // cheap so the figure is the engine's: no formatting machinery.
                     props.clear();
@@ -668,12 +744,14 @@ fn engine_run(root: &Path, spec: Spec, args: &Args) -> EngineRun {
                     props.push_str("\u{2}WAIT\u{1}true\u{2}");
                     let n = spec.appenders as u64;
                     let q = ((a as u64 + i * n) % spec.queues as u64) as i32;
-                    let t = Instant::now();
+                    let t = timed.then(Instant::now);
                     store
                         .append(bench_request(&body, &props, q, spec.durability))
                         .await
                         .unwrap();
-                    let _ = hist.borrow_mut().record(t.elapsed().as_micros() as u64);
+                    if let Some(t) = t {
+                        let _ = hist.borrow_mut().record(t.elapsed().as_micros() as u64);
+                    }
                     count.set(count.get() + 1);
                     i += 1;
                 }
@@ -684,6 +762,7 @@ fn engine_run(root: &Path, spec: Spec, args: &Args) -> EngineRun {
         }
         let seconds = secs(started.elapsed());
         let cpu = secs(thread_cpu() - cpu_before);
+        let user = secs(thread_user_cpu() - user_before);
         let after = store.stats();
         let h = hist.borrow();
         EngineRun {
@@ -697,6 +776,7 @@ fn engine_run(root: &Path, spec: Spec, args: &Args) -> EngineRun {
             p50_us: h.value_at_quantile(0.5),
             p99_us: h.value_at_quantile(0.99),
             cpu_us_per_append: cpu * 1e6 / count.get().max(1) as f64,
+            user_us_per_append: user * 1e6 / count.get().max(1) as f64,
         }
     })
 }
@@ -880,6 +960,10 @@ fn async_round(args: &Args, filled: &Filled, kind: FileKind, f: &mut Figures) {
     f.push("engine_async_8q_bytes_per_write", run8.bytes_per_write());
     f.push("engine_async_8q_cpu_us_per_append", run8.cpu_us_per_append);
     f.push(
+        "engine_async_8q_user_us_per_append",
+        run8.user_us_per_append,
+    );
+    f.push(
         "engine_async_many_q_cpu_us_per_append",
         many.cpu_us_per_append,
     );
@@ -934,6 +1018,7 @@ fn sync_round(args: &Args, filled: &Filled, f: &mut Figures) -> FileKind {
     f.push("engine_sync_p50_us", run.p50_us as f64);
     f.push("engine_sync_p99_us", run.p99_us as f64);
     f.push("engine_sync_cpu_us_per_append", run.cpu_us_per_append);
+    f.push("engine_sync_user_us_per_append", run.user_us_per_append);
     f.push("raw_sync_rounds_per_s", raw.rounds_per_s);
     f.push("raw_sync_records_per_s", raw_records);
     f.push("raw_sync_p50_us", raw.p50_us as f64);
@@ -955,6 +1040,94 @@ fn sync_round(args: &Args, filled: &Filled, f: &mut Figures) -> FileKind {
         run.p99_us as f64 / raw.p99_us.max(1) as f64,
     );
     kind
+}
+
+/// The kernel's dirty limit in bytes: `vm.dirty_bytes`, or else `vm.dirty_ratio` percent of
+/// the memory the kernel counts as dirtyable, approximated by `MemAvailable`.
+fn dirty_limit_bytes() -> u64 {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let dirty_bytes: u64 = read("/proc/sys/vm/dirty_bytes").trim().parse().unwrap_or(0);
+    if dirty_bytes > 0 {
+        return dirty_bytes;
+    }
+    let ratio: u64 = read("/proc/sys/vm/dirty_ratio")
+        .trim()
+        .parse()
+        .unwrap_or(20);
+    let available_kib: u64 = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(4 << 20);
+    available_kib * 1024 * ratio / 100
+}
+
+/// What `--sustained` writes: 1.5× the dirty limit, so most of it is paced by writeback.
+fn sustained_default_bytes() -> u64 {
+    dirty_limit_bytes() * 3 / 2
+}
+
+/// Bytes free for unprivileged writes on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> u64 {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: an all-zero `statvfs` is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    st.f_bavail as u64 * st.f_frsize as u64
+}
+
+/// The sustained pair: raw buffered `pwrite` of `bytes` in the engine's write size, then the
+/// async engine (8 queues) until its log holds `bytes`, each from a settled page cache. Each
+/// file is deleted before the next run; skipped when the disk would be left with less than
+/// 15 GiB free (a shared machine).
+fn sustained(args: &Args, bytes: u64, chunk: usize, kind: FileKind, f: &mut Figures) {
+    let free = free_bytes(&args.dir);
+    if free < bytes + (15 << 30) {
+        println!(
+            "sustained async skipped: {:.1} GB free, {:.1} GB to write would leave less than 15 GiB",
+            free as f64 / 1e9,
+            bytes as f64 / 1e9
+        );
+        return;
+    }
+    settle();
+    let filled = Filled {
+        path: PathBuf::new(),
+        len: 0,
+    };
+    assert!(
+        kind != FileKind::Filled,
+        "the async log is never pre-filled"
+    );
+    let raw = raw_buffered(&args.dir, chunk, Amount::Bytes(bytes), &filled, kind);
+    let raw_s = bytes as f64 / raw;
+    settle();
+    let mut spec = Spec::async_flush(args, 8);
+    spec.bytes = Some(bytes);
+    let run = engine_run(&fresh(&args.dir, "sustained"), spec, args);
+    let _ = std::fs::remove_dir_all(args.dir.join("sustained"));
+    settle();
+    let ratio = run.log_bytes_per_s() / raw;
+    println!(
+        "sustained async ({:.2} GB each, dirty limit {:.2} GB): raw pwrite of {chunk} B {:.0} MB/s ({raw_s:.1} s) | engine {:.0} MB/s ({:.1} s, {:.0} B per write, {:.2} µs CPU per append) | ratio {ratio:.2}",
+        bytes as f64 / 1e9,
+        dirty_limit_bytes() as f64 / 1e9,
+        raw / 1e6,
+        run.log_bytes_per_s() / 1e6,
+        run.seconds,
+        run.bytes_per_write(),
+        run.cpu_us_per_append,
+    );
+    f.push("raw_buffered_sustained_bytes_per_s", raw);
+    f.push(
+        "engine_async_sustained_log_bytes_per_s",
+        run.log_bytes_per_s(),
+    );
+    f.push("sustained_bytes", bytes as f64);
+    f.push("async_vs_raw_sustained", ratio);
 }
 
 fn target(ratio: f64, goal: f64, at_least: bool) -> Value {
@@ -979,9 +1152,10 @@ fn main() {
                 &args,
             );
             println!(
-                "{:.0} appends/s, {:.2} µs CPU per append",
+                "{:.0} appends/s, {:.2} µs CPU per append ({:.2} µs user)",
                 r.appends_per_s(),
-                r.cpu_us_per_append
+                r.cpu_us_per_append,
+                r.user_us_per_append
             );
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -990,9 +1164,10 @@ fn main() {
             let (root, kind) = sync_store(&args, "sync");
             let r = engine_run(&root, Spec::sync_flush(&args), &args);
             println!(
-                "{:.0} appends/s, {:.2} µs CPU per append, {:.1} appends per fdatasync, p50 {} µs, p99 {} µs ({})",
+                "{:.0} appends/s, {:.2} µs CPU per append ({:.2} µs user), {:.1} appends per fdatasync, p50 {} µs, p99 {} µs ({})",
                 r.appends_per_s(),
                 r.cpu_us_per_append,
+                r.user_us_per_append,
                 r.appends_per_sync(),
                 r.p50_us,
                 r.p99_us,
@@ -1059,6 +1234,12 @@ fn bench(args: &Args) {
         async_round(args, &filled, async_kind, &mut f);
         sync_kind = sync_round(args, &filled, &mut f);
     }
+    if let Some(bytes) = args.sustained_bytes {
+        // The rounds are over: the pre-filled file gives its space back to the big writes.
+        let _ = std::fs::remove_dir_all(args.dir.join("raw-filled"));
+        let chunk = f.median("engine_async_8q_bytes_per_write").round().max(1.0) as usize;
+        sustained(args, bytes, chunk, async_kind, &mut f);
+    }
     let mut recovery_json = Value::Null;
     if args.recovery_gib > 0.0 {
         let (t, bytes, queues) = recovery(args);
@@ -1074,7 +1255,14 @@ fn bench(args: &Args) {
         recovery_json =
             json!({"log_bytes": bytes, "seconds": t, "full_scan": args.recovery_full_scan});
     }
-    for d in ["async8", "asyncmany", "sync", "raw-filled", "raw-run"] {
+    for d in [
+        "async8",
+        "asyncmany",
+        "sync",
+        "raw-filled",
+        "raw-run",
+        "sustained",
+    ] {
         let _ = std::fs::remove_dir_all(args.dir.join(d));
     }
 
@@ -1087,11 +1275,24 @@ fn bench(args: &Args) {
         "sync_p99_vs_raw_p99",
         "sync_throughput_vs_raw_uring",
         "raw_uring_vs_syscall_sync",
+        "async_vs_raw_sustained",
     ];
     let mut ratios = Map::new();
     for n in ratio_names {
-        ratios.insert(n.to_owned(), json!(f.median(n)));
+        if f.0.contains_key(n) {
+            ratios.insert(n.to_owned(), json!(f.median(n)));
+        }
     }
+    let baselines = json!({
+        "async_vs_raw_same_chunk": "raw buffered pwrite, engine's bytes per write, same file kind, for --seconds (run 4b)",
+        "async_vs_raw_same_bytes": "raw buffered pwrite, engine's bytes per write, same file kind, exactly the bytes the engine wrote (run 4a)",
+        "async_vs_raw_1mib": "raw buffered pwrite in 1 MiB writes for --seconds (run 1)",
+        "async_vs_raw_sustained": "raw buffered pwrite, engine's bytes per write, 1.5x the kernel dirty limit (or --sustained-gib), both writeback-bound (--sustained)",
+        "sync_throughput_vs_raw": "raw pwrite + fdatasync(2) syscalls of one engine group commit's bytes, rounds/s x appends per group commit (run 6a)",
+        "sync_p99_vs_raw_p99": "p99 latency of one raw pwrite + fdatasync(2) round (run 6a)",
+        "sync_throughput_vs_raw_uring": "raw io_uring RWF_DSYNC write of one engine group commit's bytes (run 6b)",
+        "many_queues_vs_8": "none: engine with --many-queues queues / engine with 8 queues",
+    });
     let figures: Vec<&str> = f.0.keys().copied().collect();
     let mut targets = Map::new();
     targets.insert(
@@ -1119,7 +1320,9 @@ fn bench(args: &Args) {
     }
     println!("medians over {} rounds:", args.rounds);
     for n in ratio_names {
-        let series = &f.0[n];
+        let Some(series) = f.0.get(n) else {
+            continue;
+        };
         println!(
             "  {n}: {:.3} (min {:.3}, max {:.3})",
             series.median(),
@@ -1135,6 +1338,7 @@ fn bench(args: &Args) {
         "async_file": async_kind.name(),
         "sync_file": sync_kind.name(),
         "ratios": ratios,
+        "baselines": baselines,
         "targets": targets,
         "figures": f.json(&figures),
         "recovery": recovery_json,
