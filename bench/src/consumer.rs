@@ -281,7 +281,9 @@ impl Consumer {
                 rec.offset_jumps += 1;
             }
             *expect_offset = view.queue_offset + 1;
-            if view.verify_body_crc().is_err() {
+            // Both CRCs in one pass over the body (body.rs says how).
+            let (verdict, broker_crc_ok) = body::check_with_broker_crc(view.body, view.body_crc);
+            if !broker_crc_ok {
                 rec.oddities.broker_crc_mismatch += 1;
             }
             if in_window {
@@ -290,7 +292,7 @@ impl Consumer {
                 rec.received_bytes += view.body.len() as u64;
                 rec.last_recv_ns = rec.last_recv_ns.max(recv_ns);
             }
-            match body::check(view.body) {
+            match verdict {
                 BodyCheck::Valid(h) if h.run == self.sh.run => {
                     let arrival = streams
                         .entry((h.run, h.producer))

@@ -6,6 +6,13 @@ use ringmq_bench::cli::{self, Command, Scenario};
 use ringmq_bench::report::{self, Report};
 use ringmq_bench::{compare, run, suite, timers};
 
+/// mimalloc instead of glibc malloc: every request and response allocates dozens of small
+/// header strings, and glibc's malloc/free (with `malloc_consolidate`) were ~20 % of a
+/// producer worker's CPU in `self-test` (perf). The generator shares the cores with the
+/// broker it measures, so its CPU per message is taken from the broker.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The suite and the timer benchmark orchestrate several runs and have their own flags.

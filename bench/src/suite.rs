@@ -33,6 +33,117 @@ const INFLIGHT_TOTAL: usize = 64;
 const OPEN_LOOP_QUEUES: usize = 128;
 /// Size of each prepared file the overwrite baseline of write + fdatasync cycles through.
 const PREWRITTEN_BYTES: u64 = 64 << 20;
+/// Shortest measured window of a row that reports latency (e2e p99, sync p99, catch-up p99).
+/// The engine checkpoints every 5 s (`checkpoint_interval_ms`), and the checkpoint is one of
+/// the stalls these rows exist to show: any window of at least 5 s holds one, whatever its
+/// phase, so even `--quick` runs these rows this long (a 2 s window missed it ~60 % of the
+/// time and flattered the p99).
+const LATENCY_WINDOW_MIN_MS: u64 = 6_000;
+
+/// `maxMsgNums` of the pull row: a throughput consumer's batch. The broker's 256 KiB cap per
+/// response then ends each pull (~218 messages of 1 KiB); at the push consumers' default of
+/// 32, each pull carries ~38 KiB and its fixed costs (request, headers, a wakeup on both
+/// sides) took ~15 % of the row's CPU.
+const PULL_BATCH: u32 = 256;
+
+/// The rows `--rows` can pick, with their names on the command line (the table ids where
+/// they match). A row that needs another's figures pulls it in: see [`Rows::parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rows {
+    pub self_test: bool,
+    pub async_produce: bool,
+    pub e2e: bool,
+    pub pull: bool,
+    pub queues: bool,
+    pub rss: bool,
+    pub catchup: bool,
+    pub sync_produce: bool,
+    pub sync_p99: bool,
+    pub peer: bool,
+}
+
+impl Rows {
+    /// Every row (the default).
+    pub const ALL: Rows = Rows {
+        self_test: true,
+        async_produce: true,
+        e2e: true,
+        pull: true,
+        queues: true,
+        rss: true,
+        catchup: true,
+        sync_produce: true,
+        sync_p99: true,
+        peer: true,
+    };
+    const NONE: Rows = Rows {
+        self_test: false,
+        async_produce: false,
+        e2e: false,
+        pull: false,
+        queues: false,
+        rss: false,
+        catchup: false,
+        sync_produce: false,
+        sync_p99: false,
+        peer: false,
+    };
+
+    /// `--rows a,b,...`. Dependencies are added, because a row's figure is meaningless
+    /// without them: self-test compares with the best broker rate (async produce, and the
+    /// queue rows when they run), catch-up produces at a quarter of the async maximum
+    /// (unless `--catchup-rate` fixes it), RSS is read after the many-queue rows, sync p99
+    /// runs at half the sync closed-loop rate, and the peer row compares with async produce.
+    pub fn parse(list: &str, catchup_rate_given: bool) -> Result<Rows, String> {
+        let mut r = Rows::NONE;
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "all" => r = Rows::ALL,
+                "self-test" | "selftest" => r.self_test = true,
+                "async" | "async-produce" => r.async_produce = true,
+                "e2e" | "e2e-p99" => r.e2e = true,
+                "pull" => r.pull = true,
+                "queues" | "queues-rate" | "queues-p99" => r.queues = true,
+                "rss" => r.rss = true,
+                "catchup" => r.catchup = true,
+                "sync" | "sync-produce" => r.sync_produce = true,
+                "sync-p99" => r.sync_p99 = true,
+                "peer" => r.peer = true,
+                other => {
+                    return Err(format!(
+                        "--rows: unknown row `{other}` (rows: {})",
+                        ROW_NAMES
+                    ));
+                }
+            }
+        }
+        if r == Rows::NONE {
+            return Err(format!("--rows: no row named (rows: {ROW_NAMES})"));
+        }
+        r.queues |= r.rss;
+        r.async_produce |= r.self_test || r.peer || (r.catchup && !catchup_rate_given);
+        r.sync_produce |= r.sync_p99;
+        Ok(r)
+    }
+
+    fn any_async(&self) -> bool {
+        self.self_test
+            || self.async_produce
+            || self.e2e
+            || self.pull
+            || self.queues
+            || self.rss
+            || self.catchup
+    }
+
+    fn any_sync(&self) -> bool {
+        self.sync_produce || self.sync_p99
+    }
+}
+
+/// The names `--rows` takes.
+pub const ROW_NAMES: &str =
+    "self-test, async, e2e, pull, queues, rss, catchup, sync, sync-p99, peer, all";
 
 /// The suite's command line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,6 +168,10 @@ pub struct SuiteOpts {
     pub peer_bin: Option<PathBuf>,
     pub json: Option<String>,
     pub size: usize,
+    /// Which rows to measure (`--rows`; every row by default).
+    pub rows: Rows,
+    /// `maxMsgNums` of the pull row's consumer.
+    pub pull_batch: u32,
 }
 
 pub const USAGE: &str = "\
@@ -69,10 +184,16 @@ Starts its own ringmq namesrv + broker; bench/run-suite builds and calls it.
   --broker-port P      shard k listens on P + 4k; /metrics on P-1  [20911]
   --shards N                                                  [cores]
   --runs N             runs per row; the median is reported   [3]
-  --quick              small sizes and 2 s runs (a smoke run of every row)
-  --duration D         length of each broker run              [10s; quick 2s]
+  --quick              small sizes and 2 s runs (a smoke run of every row); latency
+                       rows still run 6 s, so each window holds a 5 s checkpoint
+  --rows LIST          only these rows, plus what they need  [all]
+                       (self-test, async, e2e, pull, queues, rss, catchup, sync,
+                       sync-p99, peer; e.g. --rows pull or --rows e2e,sync-p99)
+  --duration D         length of each broker run (latency rows: at least 6s)
+                                                              [10s; quick 2s]
   --backlog SIZE       cold backlog of the catch-up row       [4GiB; quick 256MiB]
   --pull-backlog SIZE  hot backlog of the pull row, and the sendfile file [1GiB; quick 128MiB]
+  --pull-batch N       maxMsgNums of the pull row's consumer  [256]
   --catchup-rate R     produce rate (msgs/s) during catch-up  [25% of the async max]
   --connections N      heartbeat connections in the RSS row   [1000]
   --queues N           queues of the many-queues row (100 topics) [10000]
@@ -121,7 +242,10 @@ pub fn parse_opts(args: &[String], cores: usize) -> Result<SuiteOpts, String> {
         peer_bin: None,
         json: None,
         size: 1024,
+        rows: Rows::ALL,
+        pull_batch: PULL_BATCH,
     };
+    let mut rows_arg = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -147,12 +271,20 @@ pub fn parse_opts(args: &[String], cores: usize) -> Result<SuiteOpts, String> {
             "--queues" => o.queues_many = num::<usize>(flag, &value()?)?.max(100),
             "--peer-bin" => o.peer_bin = Some(PathBuf::from(value()?)),
             "--json" => o.json = Some(value()?),
+            "--rows" => rows_arg = Some(value()?),
+            "--pull-batch" => o.pull_batch = num::<u32>(flag, &value()?)?.max(1),
             other => {
                 return Err(format!(
                     "unknown flag `{other}` (see ringmq-bench suite --help)"
                 ));
             }
         }
+    }
+    if let Some(list) = rows_arg {
+        o.rows = Rows::parse(&list, o.catchup_rate.is_some())?;
+    }
+    if o.peer_bin.is_none() {
+        o.rows.peer = false;
     }
     Ok(o)
 }
@@ -277,6 +409,11 @@ impl Suite {
         Duration::from_millis(self.o.duration_ms)
     }
 
+    /// Length (ms) of a run whose row reports latency: [`LATENCY_WINDOW_MIN_MS`] at least.
+    fn latency_ms(&self) -> u64 {
+        self.o.duration_ms.max(LATENCY_WINDOW_MIN_MS)
+    }
+
     /// `writers` × (`batch`-byte write + fdatasync), appending and overwriting a prepared
     /// file: the better MB/s and the lower per-sync p99 (µs) of the two, so the broker is
     /// compared with the best a plain program gets from this disk.
@@ -351,44 +488,57 @@ impl Suite {
 
     fn run_all(&mut self) -> Result<(), String> {
         let runs = self.o.runs;
+        let rows = self.o.rows;
         let dir = self.o.work.clone();
         eprintln!("== raw baselines: fdatasync latency, sendfile to loopback");
         let mut fsync_p99 = Vec::new();
         let mut sendfile = Vec::new();
         for _ in 0..runs {
             // The lower p99 of appending and of overwriting a prepared file: the stricter bar.
-            let (_, p99) = self.raw_sync(4096, 1)?;
-            fsync_p99.push(p99);
-            let f =
-                baseline::sendfile_loopback(&dir, self.o.pull_bytes).map_err(|e| e.to_string())?;
-            sendfile.push(f.bytes_per_s() / 1e6);
+            if rows.sync_p99 {
+                fsync_p99.push(self.raw_sync(4096, 1)?.1);
+            }
+            if rows.pull {
+                let f = baseline::sendfile_loopback(&dir, self.o.pull_bytes)
+                    .map_err(|e| e.to_string())?;
+                sendfile.push(f.bytes_per_s() / 1e6);
+            }
         }
-        self.rows.push(Row::new(
-            "raw-fdatasync-p99",
-            "raw fdatasync p99 (4 KiB write, 1 thread)",
-            "us",
-            fsync_p99.clone(),
-            "",
-            Vec::new(),
-            Target::Info,
-        ));
+        if rows.sync_p99 {
+            self.rows.push(Row::new(
+                "raw-fdatasync-p99",
+                "raw fdatasync p99 (4 KiB write, 1 thread)",
+                "us",
+                fsync_p99.clone(),
+                "",
+                Vec::new(),
+                Target::Info,
+            ));
+        }
 
-        eprintln!("== ringmq, ASYNC_FLUSH");
         let ns_proc = self.setup.start_namesrv()?;
         let ns = self.setup.namesrv_addr();
-        let broker = self.setup.start_broker("store-async", "ASYNC_FLUSH")?;
-        let async_figs = self.async_rows(&ns, &broker, &sendfile)?;
-        broker.stop(Duration::from_secs(10));
-        let _ = std::fs::remove_dir_all(dir.join("store-async"));
+        let mut async_figs = Vec::new();
+        if rows.any_async() {
+            eprintln!("== ringmq, ASYNC_FLUSH");
+            let broker = self.setup.start_broker("store-async", "ASYNC_FLUSH")?;
+            async_figs = self.async_rows(&ns, &broker, &sendfile)?;
+            broker.stop(Duration::from_secs(10));
+            let _ = std::fs::remove_dir_all(dir.join("store-async"));
+        }
 
-        eprintln!("== ringmq, SYNC_FLUSH");
-        let broker = self.setup.start_broker("store-sync", "SYNC_FLUSH")?;
-        self.sync_rows(&ns, &fsync_p99)?;
-        broker.stop(Duration::from_secs(10));
+        if rows.any_sync() {
+            eprintln!("== ringmq, SYNC_FLUSH");
+            let broker = self.setup.start_broker("store-sync", "SYNC_FLUSH")?;
+            self.sync_rows(&ns, &fsync_p99)?;
+            broker.stop(Duration::from_secs(10));
+            let _ = std::fs::remove_dir_all(dir.join("store-sync"));
+        }
         ns_proc.stop(Duration::from_secs(5));
-        let _ = std::fs::remove_dir_all(dir.join("store-sync"));
 
-        if let Some(bin) = self.o.peer_bin.clone() {
+        if let Some(bin) = self.o.peer_bin.clone()
+            && rows.peer
+        {
             eprintln!("== rocketmq-rust peer, ASYNC_FLUSH");
             let r = self.peer_rows(&bin, &async_figs);
             self.push(
@@ -400,7 +550,7 @@ impl Suite {
         Ok(())
     }
 
-    /// Every ASYNC_FLUSH row. Returns the async closed-loop runs (for the peer row).
+    /// Every selected ASYNC_FLUSH row. Returns the async closed-loop runs (for the peer row).
     fn async_rows(
         &mut self,
         ns: &str,
@@ -408,6 +558,7 @@ impl Suite {
         sendfile: &[f64],
     ) -> Result<Vec<Fig>, String> {
         let runs = self.o.runs;
+        let rows = self.o.rows;
         let (d, w) = (self.o.duration_ms, self.o.warmup_ms);
         let (q, inflight) = closed_loop_shape(self.producers, self.o.shards);
         let common = format!("--size {} --flush-label ASYNC_FLUSH", self.o.size);
@@ -417,7 +568,7 @@ impl Suite {
         );
 
         let mut ceiling = Vec::new();
-        for _ in 0..runs {
+        for _ in 0..if rows.self_test { runs } else { 0 } {
             let line = format!(
                 "self-test --size {} --send async --queues {q} --inflight {inflight} \
                  --brokers {} --duration {d}ms --warmup {w}ms",
@@ -427,66 +578,82 @@ impl Suite {
         }
 
         let mut figs = Vec::new();
-        for _ in 0..runs {
-            figs.push(fig(&self.bench(ns, &closed)?));
-        }
-        let acked = table::median(&figs.iter().map(|f| f.acked as f64).collect::<Vec<_>>())
-            .unwrap_or(0.0) as u64;
-        let bytes = (acked * self.o.size as u64).clamp(64 << 20, 8 << 30);
-        let mut raw = Vec::new();
-        for _ in 0..runs {
-            let t = baseline::buffered_write(&self.o.work, bytes, self.o.size)
-                .map_err(|e| e.to_string())?;
-            raw.push(t.bytes_per_s() / 1e6);
-        }
-        let async_mb: Vec<f64> = figs.iter().map(|f| f.mb_per_s).collect();
-        let async_msgs: Vec<f64> = figs.iter().map(|f| f.msgs_per_s).collect();
-        let best = async_msgs.iter().copied().fold(0.0, f64::max);
-        self.push(
-            Ok(Row::new(
+        let mut best = 0.0;
+        let mut max_async = 0.0;
+        if rows.async_produce {
+            for _ in 0..runs {
+                figs.push(fig(&self.bench(ns, &closed)?));
+            }
+            let acked = table::median(&figs.iter().map(|f| f.acked as f64).collect::<Vec<_>>())
+                .unwrap_or(0.0) as u64;
+            let bytes = (acked * self.o.size as u64).clamp(64 << 20, 8 << 30);
+            let mut raw = Vec::new();
+            for _ in 0..runs {
+                let t = baseline::buffered_write(&self.o.work, bytes, self.o.size)
+                    .map_err(|e| e.to_string())?;
+                raw.push(t.bytes_per_s() / 1e6);
+            }
+            let async_mb: Vec<f64> = figs.iter().map(|f| f.mb_per_s).collect();
+            let async_msgs: Vec<f64> = figs.iter().map(|f| f.msgs_per_s).collect();
+            best = async_msgs.iter().copied().fold(0.0, f64::max);
+            max_async = table::median(&async_msgs).unwrap_or(0.0);
+            self.push(
+                Ok(Row::new(
+                    "async-produce",
+                    "async produce, closed loop, 64 in flight",
+                    "MB/s",
+                    async_mb,
+                    "buffered pwrite 1 KiB MB/s",
+                    raw,
+                    Target::RatioAtLeast { bound: 0.9 },
+                )
+                .with_note(format!(
+                    "{} msgs/s median; baseline writes the same bytes ({} MiB) as 1 KiB pwrites",
+                    table::short(max_async),
+                    bytes >> 20
+                ))),
                 "async-produce",
-                "async produce, closed loop, 64 in flight",
-                "MB/s",
-                async_mb,
-                "buffered pwrite 1 KiB MB/s",
-                raw,
-                Target::RatioAtLeast { bound: 0.9 },
-            )
-            .with_note(format!(
-                "{} msgs/s median; baseline writes the same bytes ({} MiB) as 1 KiB pwrites",
-                table::short(table::median(&async_msgs).unwrap_or(0.0)),
-                bytes >> 20
-            ))),
-            "async-produce",
-            "",
-        );
-        let max_async =
-            table::median(&figs.iter().map(|f| f.msgs_per_s).collect::<Vec<_>>()).unwrap_or(0.0);
+                "",
+            );
+        }
 
-        let r = self.e2e_row(ns, &common, max_async);
-        self.push(r, "e2e-p99", "end-to-end p99 @50% max (async)");
-        let r = self.pull_row(ns, &common, sendfile);
-        self.push(r, "pull", "pull throughput (hot backlog)");
-        let best = self.queue_rows(ns, &common, best)?;
-        let r = self.rss_row(broker);
-        self.push(r, "rss", "broker RSS, 10k queues + connections");
-        let r = self.catchup_row(ns, &common, max_async);
-        self.push(r, "catchup", "produce p99 during cold catch-up");
-        self.rows.push(
-            Row::new(
-                "self-test",
-                "bench self-test ceiling vs best broker rate",
-                "msgs/s",
-                ceiling,
-                "best broker msgs/s",
-                vec![best],
-                Target::RatioAtLeast { bound: 2.0 },
-            )
-            .with_note(format!(
-                "self-test: async, {} responders standing in for the shards, same queues/in-flight",
-                self.o.shards
-            )),
-        );
+        if rows.e2e {
+            let r = self.e2e_row(ns, &common, max_async);
+            self.push(r, "e2e-p99", "end-to-end p99 @50% max (async)");
+        }
+        if rows.pull {
+            let r = self.pull_row(ns, &common, sendfile);
+            self.push(r, "pull", "pull throughput (hot backlog)");
+        }
+        if rows.queues {
+            best = self.queue_rows(ns, &common, best)?;
+        }
+        if rows.rss {
+            let r = self.rss_row(broker);
+            self.push(r, "rss", "broker RSS, 10k queues + connections");
+        }
+        if rows.catchup {
+            let r = self.catchup_row(ns, &common, max_async);
+            self.push(r, "catchup", "produce p99 during cold catch-up");
+        }
+        if rows.self_test {
+            self.rows.push(
+                Row::new(
+                    "self-test",
+                    "bench self-test ceiling vs best broker rate",
+                    "msgs/s",
+                    ceiling,
+                    "best broker msgs/s",
+                    vec![best],
+                    Target::RatioAtLeast { bound: 2.0 },
+                )
+                .with_note(format!(
+                    "self-test: async, {} responders standing in for the shards, same \
+                     queues/in-flight",
+                    self.o.shards
+                )),
+            );
+        }
         Ok(figs)
     }
 
@@ -508,9 +675,10 @@ impl Suite {
         let rate = (max_pc / 2.0).max(100.0);
         let q = self.queues_per_broker(OPEN_LOOP_QUEUES);
         let (mut p99, mut achieved) = (Vec::new(), Vec::new());
+        let ld = self.latency_ms();
         for k in 0..self.o.runs {
             let line = format!(
-                "produce-consume {common} --rate {rate:.0} --queues {q} --duration {d}ms \
+                "produce-consume {common} --rate {rate:.0} --queues {q} --duration {ld}ms \
                  --warmup {w}ms --drain 5s --topic-prefix e2e-{k}"
             );
             let f = fig(&self.bench(ns, &line)?);
@@ -531,7 +699,11 @@ impl Suite {
              closed-loop produce-consume max {} (produce-only max {})",
             table::short(table::median(&achieved).unwrap_or(0.0)),
             table::short(max_pc),
-            table::short(max_async)
+            if max_async > 0.0 {
+                table::short(max_async)
+            } else {
+                "not measured".to_owned()
+            }
         )))
     }
 
@@ -546,7 +718,8 @@ impl Suite {
         for _ in 0..self.o.runs {
             let line = format!(
                 "consume {common} --from start --no-create --queues {q} --duration 600s \
-                 --topic-prefix pull-backlog"
+                 --pull-batch {} --topic-prefix pull-backlog",
+                self.o.pull_batch
             );
             mb.push(fig(&self.bench(ns, &line)?).recv_mb_per_s);
         }
@@ -561,8 +734,9 @@ impl Suite {
         )
         .with_note(format!(
             "consume --from start over a {} MiB backlog written just before (body bytes; \
-             pull batch 32); sendfile of a {} MiB file",
+             pull batch {}); sendfile of a {} MiB file",
             self.o.pull_bytes >> 20,
+            self.o.pull_batch,
             self.o.pull_bytes >> 20
         )))
     }
@@ -651,7 +825,7 @@ impl Suite {
 
     fn catchup_row(&mut self, ns: &str, common: &str, max_async: f64) -> Result<Row, String> {
         let rate = self.o.catchup_rate.unwrap_or((max_async / 4.0).max(100.0));
-        let (d, w) = (self.o.duration_ms, self.o.warmup_ms);
+        let (d, w) = (self.latency_ms(), self.o.warmup_ms);
         let q = self.queues_per_broker(16).max(4);
         let msgs = self.o.backlog_bytes / self.o.size as u64;
         let fill = format!(
@@ -806,12 +980,16 @@ impl Suite {
                 Target::Info,
             ));
         }
+        if !self.o.rows.sync_p99 {
+            return Ok(());
+        }
         let rate = (max_sync / 2.0).max(10.0);
         let open_q = self.queues_per_broker(OPEN_LOOP_QUEUES);
         let (mut p99, mut achieved) = (Vec::new(), Vec::new());
+        let ld = self.latency_ms();
         for k in 0..self.o.runs {
             let l = format!(
-                "produce {common} --rate {rate:.0} --queues {open_q} --duration {d}ms --warmup {w}ms \
+                "produce {common} --rate {rate:.0} --queues {open_q} --duration {ld}ms --warmup {w}ms \
                  --topic-prefix sync-open-{k}"
             );
             let f = fig(&self.bench(ns, &l)?);
@@ -915,5 +1093,40 @@ mod tests {
         );
         assert!(parse_opts(&["--bogus".into()], 2).is_err());
         assert_eq!(size_arg("x", "256MiB"), Ok(256 << 20));
+        // Without --peer-bin there is no peer row to run.
+        assert_eq!(
+            full.rows,
+            Rows {
+                peer: false,
+                ..Rows::ALL
+            }
+        );
+    }
+
+    #[test]
+    fn row_filter_adds_what_rows_need() {
+        let pull = Rows::parse("pull", false).unwrap();
+        assert_eq!(
+            pull,
+            Rows {
+                pull: true,
+                ..Rows::NONE
+            }
+        );
+        assert!(pull.any_async() && !pull.any_sync());
+        // self-test compares with the best broker rate; RSS is read after the queue rows.
+        let r = Rows::parse("self-test,rss", false).unwrap();
+        assert!(r.self_test && r.async_produce && r.rss && r.queues && !r.e2e);
+        // Catch-up needs the async maximum only when no rate is given.
+        assert!(Rows::parse("catchup", false).unwrap().async_produce);
+        assert!(!Rows::parse("catchup", true).unwrap().async_produce);
+        let s = Rows::parse("sync-p99", false).unwrap();
+        assert!(s.sync_p99 && s.sync_produce && !s.any_async());
+        assert_eq!(Rows::parse(" e2e , all", false).unwrap(), Rows::ALL);
+        assert!(Rows::parse("pulls", false).is_err());
+        assert!(Rows::parse(",", false).is_err());
+        let args: Vec<String> = ["--quick", "--rows", "pull,e2e"].map(str::to_owned).into();
+        let o = parse_opts(&args, 2).unwrap();
+        assert!(o.rows.pull && o.rows.e2e && !o.rows.async_produce && !o.rows.sync_produce);
     }
 }
