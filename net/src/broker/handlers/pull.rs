@@ -32,8 +32,16 @@ use crate::broker::storage::{SegmentFile, SegmentSource};
 use crate::broker::topics::is_readable;
 use crate::remoting::{FileSlice, Reply, SpliceSource};
 
-/// Most messages in one response (Java's hot-data cap, `maxTransferCountOnMessageInMemory`).
-pub const PULL_MSGS_MAX: usize = 32;
+/// Most messages in one response, whatever `maxMsgNums` asks: 1024, the largest
+/// `pullBatchSize` a Java client accepts. Java's broker caps hot reads at 32 messages
+/// (`maxTransferCountOnMessageInMemory`); ringmq leaves the cap to [`PULL_BYTES_MAX`], so a
+/// consumer asking for big batches of small messages gets them (clients asking 32, the push
+/// default, see no difference). Why: a pull's fixed cost (a request, a header to decode and
+/// encode, a wakeup on each side) was paid every ~38 KiB with 1 KiB messages. One broker
+/// binary, 2 GiB hot backlog, 16 queues, 3 runs each: 1 317 MB/s (median) asking 32 per pull,
+/// 1 543 MB/s asking 256 (~218 messages, 256 KiB per pull); `ringmq-bench suite --rows pull`,
+/// 3 interleaved pairs: 1 342 → 1 670 MB/s.
+pub const PULL_MSGS_MAX: usize = 1024;
 /// Most bytes in one response (Java `maxTransferBytesOnMessageInMemory`); at least one
 /// message is always returned.
 pub const PULL_BYTES_MAX: u64 = 256 * 1024;
