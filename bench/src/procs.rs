@@ -317,6 +317,9 @@ impl RingmqSetup {
             format!("storePathRootDir={}", dir.display()),
             format!("flushDiskType={flush}"),
             format!("shards={}", self.shards),
+            // The pull row asks 256 messages per pull; Java's default cap of 32 would end
+            // each pull at 32 KiB instead of at the 256 KiB byte cap.
+            "maxTransferCountOnMessageInMemory=1024".into(),
         ]);
         let log = self.work.join(format!("broker-{store}.log"));
         let mut p = Proc::spawn("ringmq-broker", cmd, &log)?;

@@ -40,8 +40,9 @@ const PREWRITTEN_BYTES: u64 = 64 << 20;
 /// time and flattered the p99).
 const LATENCY_WINDOW_MIN_MS: u64 = 6_000;
 
-/// `maxMsgNums` of the pull row: a throughput consumer's batch. The broker's 256 KiB cap per
-/// response then ends each pull (~218 messages of 1 KiB); at the push consumers' default of
+/// `maxMsgNums` of the pull row: a throughput consumer's batch. The suite's broker runs with
+/// `maxTransferCountOnMessageInMemory=1024` (Java's default of 32 would cap it), so the
+/// broker's 256 KiB cap per response ends each pull (~218 messages of 1 KiB); at the push consumers' default of
 /// 32, each pull carries ~38 KiB and its fixed costs (request, headers, a wakeup on both
 /// sides) took ~15 % of the row's CPU.
 const PULL_BATCH: u32 = 256;
@@ -303,7 +304,9 @@ pub struct SuiteReport {
     pub host: Host,
     pub opts: SuiteOpts,
     pub git_sha: String,
-    /// The suite never raises its priority (`chrt -f` is not used).
+    /// Whether the suite ran under a real-time policy (`chrt -f N bench/run-suite ...`): the
+    /// suite never raises its own priority, but the broker, the name server and the
+    /// generator it starts inherit the policy it was started with.
     pub realtime_priority: bool,
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
@@ -375,9 +378,16 @@ pub fn main(args: &[String]) -> Result<(), String> {
         s.o.runs
     );
     let host = Host::detect();
+    let realtime = realtime_policy();
     println!(
-        "host {} | {} cores | {} | no chrt (normal priority)",
-        host.cpu_model, host.cores, host.kernel
+        "host {} | {} cores | {} | {}",
+        host.cpu_model,
+        host.cores,
+        host.kernel,
+        match realtime {
+            Some(prio) => format!("SCHED_FIFO priority {prio} (started under chrt -f)"),
+            None => "no chrt (normal priority)".to_owned(),
+        }
     );
     print!("{text}");
     for n in &s.notes {
@@ -391,7 +401,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         host,
         opts: s.o.clone(),
         git_sha: env!("RINGMQ_GIT_SHA").into(),
-        realtime_priority: false,
+        realtime_priority: realtime.is_some(),
         rows: s.rows,
         notes: s.notes,
     };
@@ -734,7 +744,8 @@ impl Suite {
         )
         .with_note(format!(
             "consume --from start over a {} MiB backlog written just before (body bytes; \
-             pull batch {}); sendfile of a {} MiB file",
+             pull batch {}, broker maxTransferCountOnMessageInMemory=1024); sendfile of a \
+             {} MiB file",
             self.o.pull_bytes >> 20,
             self.o.pull_batch,
             self.o.pull_bytes >> 20
@@ -1061,6 +1072,18 @@ fn drop_caches() -> Result<(), String> {
              (echo 3 > /proc/sys/vm/drop_caches)"
         )
     })
+}
+
+/// The SCHED_FIFO priority this process runs at, if it does (children inherit it).
+fn realtime_policy() -> Option<i32> {
+    // SAFETY: plain syscalls on the calling process; `param` is a valid out-pointer.
+    unsafe {
+        if libc::sched_getscheduler(0) != libc::SCHED_FIFO {
+            return None;
+        }
+        let mut param = libc::sched_param { sched_priority: 0 };
+        (libc::sched_getparam(0, &mut param) == 0).then_some(param.sched_priority)
+    }
 }
 
 #[cfg(test)]

@@ -100,3 +100,41 @@ fn a_response_is_capped_at_32_messages() {
     assert_eq!(ext_i64(&r, "nextBeginOffset"), 32);
     assert_eq!(ext_i64(&r, "maxOffset"), 40);
 }
+
+/// The two Java keys that cap a response are honoured: the count cap raised, then the byte
+/// cap lowered below it (a response still carries at least one message).
+#[test]
+fn the_response_caps_follow_the_broker_config() {
+    let ns = Process::namesrv(&[]);
+    let broker = Process::broker(
+        ns.addr(),
+        &["shards=1", "maxTransferCountOnMessageInMemory=64"],
+    );
+    let mut c = broker.client();
+    for i in 0..100 {
+        let body = format!("{i:04}");
+        let r = c.call(send_v2("Many", 0, body.as_bytes(), ""));
+        assert_eq!(r.code, response::SUCCESS);
+    }
+    let r = c.call(pull("Many", 0, 0, 80, 0, Some("*")));
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_all(&r.body).0.len(), 64);
+    assert_eq!(ext_i64(&r, "nextBeginOffset"), 64);
+    drop(broker);
+
+    let ns = Process::namesrv(&[]);
+    let broker = Process::broker(
+        ns.addr(),
+        &["shards=1", "maxTransferBytesOnMessageInMemory=1"],
+    );
+    let mut c = broker.client();
+    for i in 0..3 {
+        let body = format!("{i}");
+        let r = c.call(send_v2("Few", 0, body.as_bytes(), ""));
+        assert_eq!(r.code, response::SUCCESS);
+    }
+    let r = c.call(pull("Few", 0, 0, 32, 0, Some("*")));
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_all(&r.body).0.len(), 1);
+    assert_eq!(ext_i64(&r, "nextBeginOffset"), 1);
+}

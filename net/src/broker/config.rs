@@ -79,6 +79,16 @@ pub const KEYS: &[(&str, &str)] = &[
         "ms between registrations with the name servers (default 30000)",
     ),
     (
+        "maxTransferCountOnMessageInMemory",
+        "most messages one pull response carries, whatever maxMsgNums asks (default 32; \
+         up to 1024)",
+    ),
+    (
+        "maxTransferBytesOnMessageInMemory",
+        "most bytes one pull response carries; at least one message is always returned \
+         (default 262144)",
+    ),
+    (
         "longPollingEnable",
         "hold pulls that find nothing until a message arrives (default true)",
     ),
@@ -149,8 +159,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "brokerTopicEnable",
     "traceTopicEnable",
     "mappedFileSizeConsumeQueue",
-    "maxTransferCountOnMessageInMemory",
-    "maxTransferBytesOnMessageInMemory",
     "slaveReadEnable",
     "aclEnable",
     "enableDLegerCommitLog",
@@ -187,6 +195,10 @@ pub struct BrokerConfig {
     pub segment_size: u64,
     pub flush_interval_ms: u64,
     pub register_period_ms: u64,
+    /// `maxTransferCountOnMessageInMemory`: most messages in one pull response.
+    pub pull_msgs_max: usize,
+    /// `maxTransferBytesOnMessageInMemory`: most bytes in one pull response.
+    pub pull_bytes_max: u64,
     pub long_polling: bool,
     pub short_polling_ms: u64,
     pub broker_permission: i32,
@@ -260,6 +272,14 @@ impl BrokerConfig {
             segment_size: segment_size(config)?,
             flush_interval_ms: positive(config, "flushIntervalCommitLog", 500, 60_000)? as u64,
             register_period_ms: register_period(config)?,
+            pull_msgs_max: positive(config, "maxTransferCountOnMessageInMemory", 32, 1024)?
+                as usize,
+            pull_bytes_max: u64::from(positive(
+                config,
+                "maxTransferBytesOnMessageInMemory",
+                256 << 10,
+                64 << 20,
+            )?),
             long_polling: config.get_or("longPollingEnable", true)?,
             short_polling_ms: positive(config, "shortPollingTimeMills", 1000, 60_000)? as u64,
             broker_permission: permission(config)?,

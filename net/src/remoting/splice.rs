@@ -80,7 +80,7 @@ impl AsFd for SourceFd {
 }
 
 /// Largest slice copied from the page cache instead of spliced. Every pull body is at most
-/// 256 KiB (`PULL_BYTES_MAX`), and a commit-log range merges adjacent records of one pull, so
+/// 256 KiB (`maxTransferBytesOnMessageInMemory`), and a commit-log range merges adjacent records of one pull, so
 /// this covers every cached pull body.
 pub(crate) const COPY_MAX: usize = 1024 * 1024;
 
