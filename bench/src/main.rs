@@ -54,7 +54,11 @@ fn load(path: &str) -> Result<Report, String> {
 /// Prints the summary and writes the requested files.
 fn finish(p: &cli::Params, r: &Report) -> ExitCode {
     print!("{}", report::render(r));
-    if p.scenario == Scenario::SelfTest {
+    if p.scenario == Scenario::SelfTest && p.rate.is_some() {
+        // An open-loop self-test measures the generator's own latency at a rate, not how
+        // fast it can go: it must not replace the stored ceiling.
+        println!("open loop (--rate): not a ceiling, the stored ceiling is left as it is");
+    } else if p.scenario == Scenario::SelfTest {
         match run::save_ceiling(p, r) {
             Ok(path) => println!(
                 "generator ceiling: {:.0} msgs/s for `{}`, saved to {}",
