@@ -76,12 +76,21 @@ async fn wait<D: Disk>(inner: &Inner<D>) {
     let deadline = {
         let st = inner.st.borrow();
         let policy = st.policy.deadline_us();
-        let cp = st.last_checkpoint_us + inner.cfg.checkpoint_interval_ms * 1000;
-        let rt = st.last_retention_us + inner.cfg.retention_interval_ms * 1000;
-        Some(policy.map_or(cp.min(rt), |p| p.min(cp).min(rt)))
+        // While a checkpoint or retention pass runs, its next due time is not a deadline:
+        // one that takes longer than its interval would leave a due time in the past and
+        // make this wait return at once, every turn. Its end kicks the driver.
+        let background = if inner.background_busy.get() {
+            u64::MAX
+        } else {
+            let cp = st.last_checkpoint_us + inner.cfg.checkpoint_interval_ms * 1000;
+            let rt = st.last_retention_us + inner.cfg.retention_interval_ms * 1000;
+            cp.min(rt)
+        };
+        Some(policy.map_or(background, |p| p.min(background)))
     };
     let now = inner.now_us();
-    let sleep_us = deadline.map_or(60_000_000, |d| d.saturating_sub(now));
+    // At most a minute: with no deadline (u64::MAX) the sleep must not overflow the clock.
+    let sleep_us = deadline.map_or(60_000_000, |d| d.saturating_sub(now).min(60_000_000));
     if sleep_us == 0 {
         return;
     }

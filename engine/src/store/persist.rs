@@ -41,16 +41,27 @@ pub(crate) fn maybe_start_background<D: Disk>(inner: &Rc<Inner<D>>, now_us: u64)
         return;
     }
     inner.background_busy.set(true);
+    // Both marks move now, not when the task gets to each step: a due time left in the past
+    // made the driver's wait return at once, so the driver spun for as long as the task ran
+    // (at start-up, where both are due, for the whole first checkpoint). Under `chrt -f` the
+    // spinning shard thread never let the blocking threads the checkpoint waits for run.
+    {
+        let mut st = inner.st.borrow_mut();
+        if checkpoint_due {
+            st.last_checkpoint_us = now_us;
+        }
+        if retention_due {
+            st.last_retention_us = now_us;
+        }
+    }
     let inner = inner.clone();
     compio::runtime::spawn(async move {
         if checkpoint_due {
-            inner.st.borrow_mut().last_checkpoint_us = now_us;
             let upto = inner.st.borrow().policy.durable();
             // A failed checkpoint leaves the old one in force; the next attempt retries.
             let _ = persist_derived(&inner, upto, false).await;
         }
         if retention_due {
-            inner.st.borrow_mut().last_retention_us = now_us;
             let _ = super::retention::run_once(&inner).await;
         }
         inner.background_busy.set(false);
