@@ -270,6 +270,18 @@ fn fresh(dir: &Path, name: &str) -> PathBuf {
     d
 }
 
+/// An empty file `f` in a fresh directory `dir/name`, open for writing.
+fn fresh_file(dir: &Path, name: &str) -> (std::fs::File, PathBuf) {
+    let path = fresh(dir, name).join("f");
+    let f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    (f, path)
+}
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64().max(1e-9)
 }
@@ -327,29 +339,14 @@ fn zero_fill(f: &std::fs::File, from: u64, to: u64) {
 
 impl Filled {
     fn create(dir: &Path, len: u64) -> Filled {
-        let path = fresh(dir, "raw-filled").join("f");
-        let f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let (f, path) = fresh_file(dir, "raw-filled");
         zero_fill(&f, 0, len);
         Filled { path, len }
     }
 
     /// The file a raw run of `kind` writes, the offset at which it wraps to 0, and its path.
     fn open(&self, dir: &Path, kind: FileKind) -> (std::fs::File, u64, PathBuf) {
-        let fresh_file = || {
-            let path = fresh(dir, "raw-run").join("f");
-            let f = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&path)
-                .unwrap();
-            (f, path)
-        };
+        let fresh_file = || fresh_file(dir, "raw-run");
         match kind {
             FileKind::Append => {
                 let (f, path) = fresh_file();

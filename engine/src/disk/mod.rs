@@ -98,11 +98,7 @@ pub trait DiskFile: Clone + 'static {
         range: Range<usize>,
         offset: u64,
     ) -> (io::Result<()>, Vec<u8>) {
-        let (r, buf) = self.write_all_at(buf, range, offset).await;
-        if let Err(e) = r {
-            return (Err(e), buf);
-        }
-        (self.sync_data().await, buf)
+        write_then_sync(self, buf, range, offset).await
     }
 
     /// Makes every completed write durable (`fdatasync`: the data and the metadata needed to
@@ -120,4 +116,20 @@ pub trait DiskFile: Clone + 'static {
 
     /// The path this file was opened with (for error messages).
     fn path(&self) -> &Path;
+}
+
+/// A durable write as two calls: the write, then `fdatasync` of the whole file. The
+/// default of [`DiskFile::write_durable_at`], and what a backend without a one-call
+/// durable write does.
+pub async fn write_then_sync<F: DiskFile>(
+    file: &F,
+    buf: Vec<u8>,
+    range: Range<usize>,
+    offset: u64,
+) -> (io::Result<()>, Vec<u8>) {
+    let (r, buf) = file.write_all_at(buf, range, offset).await;
+    if let Err(e) = r {
+        return (Err(e), buf);
+    }
+    (file.sync_data().await, buf)
 }

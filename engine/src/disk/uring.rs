@@ -190,11 +190,7 @@ impl DiskFile for UringFile {
     ) -> (io::Result<()>, Vec<u8>) {
         if self.thread.is_some() {
             // The sync thread owns fdatasync under `SyncMethod::Thread`: write, then sync.
-            let (r, buf) = self.write_all_at(buf, range, offset).await;
-            if let Err(e) = r {
-                return (Err(e), buf);
-            }
-            return (self.sync_data().await, buf);
+            return super::write_then_sync(self, buf, range, offset).await;
         }
         if range.end > buf.len() || range.start > range.end {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "write range outside buffer");
