@@ -28,9 +28,145 @@ pub use entry::{CQ_ENTRY_SIZE, CqEntry};
 
 use crate::disk::DiskFile;
 
-/// Consume queues of one topic by queue id. (The std hasher: a multiply-rotate hasher here
-/// made no difference measurable by `engine-bench --only-async/--only-sync` A/B, 2026-11.)
-pub(crate) type QueueIds<F> = HashMap<i32, ConsumeQueue<F>>;
+/// Queue ids below this may live in [`QueueIds`]'s dense vector.
+const DENSE_IDS_MAX: i32 = 1 << 16;
+
+/// Consume queues of one topic by queue id, and the topic name its queues share.
+///
+/// Queue ids are small and dense in practice (`0..writeQueueNums`), so queues live in a
+/// vector indexed by id; an id far beyond the queues already there (negative, or more than
+/// twice their count past the end) goes to a map instead, so a stray id cannot make the
+/// vector huge. With 10 000 queues, a hash map here cost a cache miss on its control bytes
+/// and one on the bucket per append (`queue_mut` was 10 % of the shard's samples in
+/// `perf`), and each queue had its own copy of the topic name, whose reference count every
+/// append touched: one more miss.
+#[derive(Debug)]
+pub(crate) struct QueueIds<F> {
+    dense: Vec<Option<ConsumeQueue<F>>>,
+    sparse: HashMap<i32, ConsumeQueue<F>>,
+    count: usize,
+    /// The topic name, shared by every queue of the topic (set with the first queue).
+    name: Option<Rc<str>>,
+}
+
+impl<F> Default for QueueIds<F> {
+    fn default() -> Self {
+        QueueIds {
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+            count: 0,
+            name: None,
+        }
+    }
+}
+
+impl<F> QueueIds<F> {
+    fn dense_slot(&self, id: i32) -> Option<usize> {
+        let i = usize::try_from(id).ok()?;
+        (i < self.dense.len()).then_some(i)
+    }
+
+    pub fn get(&self, id: &i32) -> Option<&ConsumeQueue<F>> {
+        match self.dense_slot(*id) {
+            Some(i) => self.dense.get(i)?.as_ref(),
+            None => self.sparse.get(id),
+        }
+    }
+
+    pub fn get_mut(&mut self, id: &i32) -> Option<&mut ConsumeQueue<F>> {
+        match self.dense_slot(*id) {
+            Some(i) => self.dense.get_mut(i)?.as_mut(),
+            None => self.sparse.get_mut(id),
+        }
+    }
+
+    pub fn contains_key(&self, id: &i32) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// The topic name as an `Rc` shared by the topic's queues: the one already kept, or
+    /// `topic` (the first queue of the topic sets it).
+    pub fn shared_name(&mut self, topic: &str) -> Rc<str> {
+        self.name.get_or_insert_with(|| Rc::from(topic)).clone()
+    }
+
+    /// Inserts `q` under `id`; returns the queue it replaced.
+    pub fn insert(&mut self, id: i32, mut q: ConsumeQueue<F>) -> Option<ConsumeQueue<F>> {
+        match &self.name {
+            None => self.name = Some(q.topic.clone()),
+            Some(name) if **name == *q.topic => q.topic = name.clone(),
+            Some(_) => {}
+        }
+        let old = match usize::try_from(id) {
+            Ok(i) if i < self.dense.len() => self.dense.get_mut(i).and_then(|s| s.replace(q)),
+            Ok(i) if id < DENSE_IDS_MAX && i <= 2 * self.count + 64 => {
+                // Ids already in the map that the vector now covers move into it.
+                let new_len = i + 1;
+                self.dense.resize_with(new_len, || None);
+                let moved: Vec<i32> = self
+                    .sparse
+                    .keys()
+                    .copied()
+                    .filter(|k| usize::try_from(*k).is_ok_and(|k| k < new_len))
+                    .collect();
+                for k in moved {
+                    if let (Some(v), Ok(at)) = (self.sparse.remove(&k), usize::try_from(k))
+                        && let Some(slot) = self.dense.get_mut(at)
+                    {
+                        *slot = Some(v);
+                    }
+                }
+                self.dense.get_mut(i).and_then(|s| s.replace(q))
+            }
+            _ => self.sparse.insert(id, q),
+        };
+        if old.is_none() {
+            self.count += 1;
+        }
+        old
+    }
+
+    /// The queue `id`, created by `make` (given the shared topic name) when missing.
+    pub fn get_or_insert_with(
+        &mut self,
+        id: i32,
+        topic: &str,
+        make: impl FnOnce(Rc<str>) -> ConsumeQueue<F>,
+    ) -> &mut ConsumeQueue<F> {
+        if !self.contains_key(&id) {
+            let name = self.shared_name(topic);
+            self.insert(id, make(name));
+        }
+        self.get_mut(&id)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    /// Number of queues.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Every (queue id, queue): the dense ids in order, then the others.
+    pub fn iter(&self) -> impl Iterator<Item = (i32, &ConsumeQueue<F>)> {
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| Some((i32::try_from(i).ok()?, q.as_ref()?)));
+        dense.chain(self.sparse.iter().map(|(k, q)| (*k, q)))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = i32> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut ConsumeQueue<F>> {
+        self.dense
+            .iter_mut()
+            .filter_map(|q| q.as_mut())
+            .chain(self.sparse.values_mut())
+    }
+}
 
 /// Every consume queue, by topic name and queue id.
 pub(crate) type Topics<F> = HashMap<String, QueueIds<F>>;
@@ -368,6 +504,43 @@ fn shrink_deque<T>(d: &mut VecDeque<T>) {
 mod tests {
     use super::*;
     use crate::disk::{Disk, SimDisk, SimFile};
+
+    #[test]
+    fn queue_ids_keep_every_id_and_share_the_topic_name() {
+        let mut qs: QueueIds<SimFile> = QueueIds::default();
+        // A far id first (map), then dense ids that grow the vector past it, a negative id,
+        // and an id beyond the dense bound.
+        let ids = [100, 0, 1, 2, 70, 99, -3, DENSE_IDS_MAX + 5, 101, 5];
+        for id in ids {
+            let q = qs.get_or_insert_with(id, "T", |name| ConsumeQueue::new(name, id));
+            q.push(CqEntry {
+                phys: u64::from(id.unsigned_abs()),
+                size: 1,
+                tag_code: 0,
+            });
+        }
+        assert_eq!(qs.len(), ids.len());
+        let name = qs.shared_name("T");
+        for id in ids {
+            let q = qs.get(&id).unwrap();
+            assert_eq!(q.queue_id, id);
+            assert_eq!(q.next_offset(), 1);
+            assert!(Rc::ptr_eq(&q.topic, &name));
+        }
+        assert!(qs.get(&3).is_none() && qs.get(&-1).is_none() && !qs.contains_key(&1000));
+        let mut keys: Vec<i32> = qs.keys().collect();
+        keys.sort_unstable();
+        let mut want = ids.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(qs.values_mut().count(), ids.len());
+        // Inserting over an id replaces it without counting it twice; a queue loaded with
+        // its own copy of the name is given the shared one.
+        let old = qs.insert(2, ConsumeQueue::new("T".into(), 2));
+        assert_eq!(old.map(|q| q.next_offset()), Some(1));
+        assert_eq!(qs.len(), ids.len());
+        assert!(Rc::ptr_eq(&qs.get(&2).unwrap().topic, &name));
+    }
 
     fn queue(n: u64) -> ConsumeQueue<SimFile> {
         let mut q = ConsumeQueue::new("T".into(), 0);

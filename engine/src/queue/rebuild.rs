@@ -11,7 +11,6 @@
 //! files and log disagree) restarts the queue at the record, which is the truth from there on.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use super::{ConsumeQueue, CqEntry, QueueIds, Topics};
 
@@ -114,9 +113,9 @@ impl Rebuilder {
             let Some(queues) = topics.get_mut(&*r.topic) else {
                 continue;
             };
-            let q = queues
-                .entry(r.queue_id)
-                .or_insert_with(|| ConsumeQueue::new(Rc::from(&*r.topic), r.queue_id));
+            let q = queues.get_or_insert_with(r.queue_id, &r.topic, |name| {
+                ConsumeQueue::new(name, r.queue_id)
+            });
             if r.restart {
                 q.restart_at(r.first);
             } else if r.first < q.next_offset() {
@@ -162,11 +161,11 @@ mod tests {
         r.push("A", 0, 3, e(15)); // cut below the run, into the old entries
         assert_eq!(r.len(), 2);
         r.merge(&mut topics);
-        let a = &topics["A"][&0];
+        let a = topics["A"].get(&0).unwrap();
         assert_eq!((a.min_offset(), a.next_offset()), (0, 4));
         assert_eq!(a.get(3).map(|x| x.phys), Some(15));
         assert_eq!(a.get(2).map(|x| x.phys), Some(2));
-        let b = &topics["B"][&1];
+        let b = topics["B"].get(&1).unwrap();
         assert_eq!((b.min_offset(), b.next_offset()), (7, 8));
         assert_eq!(b.get(7).map(|x| x.phys), Some(14));
     }

@@ -214,9 +214,7 @@ fn queue_mut<'a, F>(
     let queues = topics
         .get_mut(topic)
         .unwrap_or_else(|| unreachable!("inserted above"));
-    queues
-        .entry(queue_id)
-        .or_insert_with(|| ConsumeQueue::new(topic.into(), queue_id))
+    queues.get_or_insert_with(queue_id, topic, |name| ConsumeQueue::new(name, queue_id))
 }
 
 impl<D: Disk> Store<D> {

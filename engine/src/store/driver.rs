@@ -216,7 +216,7 @@ fn advance_visible<D: Disk>(inner: &Inner<D>, upto: u64) {
                     queue_id: q,
                     max_offset,
                     last_tag_code,
-                }) if *q == queue_id && **t == *topic => {
+                }) if *q == queue_id && (Rc::ptr_eq(t, &topic) || **t == *topic) => {
                     *max_offset = QueueOffset(max);
                     *last_tag_code = tag;
                 }
@@ -256,8 +256,13 @@ fn start_write<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, from: u64, to: u64, du
         let log = &mut st.log;
         debug_assert_eq!(log.buf_start, from);
         debug_assert_eq!(log.appended(), to);
-        let spare = std::mem::take(&mut log.spare);
-        let buf = std::mem::replace(&mut log.buf, spare);
+        // A write buffer has the capacity of a whole batch: untouched capacity costs no
+        // memory, and a buffer reused from the pool never reallocates while a turn fills it.
+        let next = log
+            .spares
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(inner.cfg.flush.batch_bytes_max as usize));
+        let buf = std::mem::replace(&mut log.buf, next);
         log.buf_start = to;
         buf
     };
@@ -277,8 +282,8 @@ fn start_write<D: Disk>(inner: &Rc<Inner<D>>, epoch: u64, from: u64, to: u64, du
         let ok = r.is_ok();
         {
             let mut st = inner.st.borrow_mut();
-            if st.log.spare.capacity() < buf.capacity() {
-                st.log.spare = buf;
+            if st.log.spares.len() <= inner.cfg.flush.writes_in_flight_max {
+                st.log.spares.push(buf);
             }
             if let Err(e) = r {
                 st.pending_cause.get_or_insert(e);

@@ -42,7 +42,11 @@ pub(crate) struct LogState<F> {
     /// Encoded bytes `[buf_start, buf_start + buf.len())` not yet handed to a write.
     pub buf: Vec<u8>,
     pub buf_start: u64,
-    pub spare: Vec<u8>,
+    /// Emptied write buffers for the next writes, at most one per write slot plus one. A
+    /// single spare left the second of two writes in flight a buffer of no capacity, grown
+    /// by doubling (copies, and page faults on fresh memory) while the turn encoded into it,
+    /// and dropped one of the two buffers when both writes completed.
+    pub spares: Vec<Vec<u8>>,
     /// Segments written since the last sync was submitted.
     pub dirty: Vec<u64>,
     /// Store time of the first record of each segment, when known (retention ages).
@@ -232,7 +236,7 @@ impl<D: Disk> Store<D> {
         let mut out: Vec<(String, i32)> = st
             .topics
             .iter()
-            .flat_map(|(t, qs)| qs.keys().map(move |q| (t.clone(), *q)))
+            .flat_map(|(t, qs)| qs.keys().map(move |q| (t.clone(), q)))
             .collect();
         out.sort();
         out

@@ -243,7 +243,7 @@ pub(crate) async fn load<D: Disk>(
             min: log_min,
             buf: Vec::with_capacity(cfg.flush.batch_bytes_max as usize),
             buf_start: end,
-            spare: Vec::with_capacity(cfg.flush.batch_bytes_max as usize),
+            spares: Vec::new(),
             dirty,
             first_ts,
         },

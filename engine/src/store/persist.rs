@@ -346,7 +346,7 @@ fn plan_queue_writes<D: Disk>(inner: &Inner<D>, upto: u64) -> (Vec<Job<D::File>>
     let mut jobs = Vec::new();
     let mut marks = Vec::new();
     for (topic, queues) in &st.topics {
-        for (qid, q) in queues {
+        for (qid, q) in queues.iter() {
             let (from, entries) = q.unpersisted(upto);
             let mut offset = from;
             let mut current: Option<Job<D::File>> = None;
@@ -380,7 +380,7 @@ fn plan_queue_writes<D: Disk>(inner: &Inner<D>, upto: u64) -> (Vec<Job<D::File>>
                 jobs.push(j);
             }
             if offset > from {
-                marks.push(((topic.clone(), *qid), offset));
+                marks.push(((topic.clone(), qid), offset));
             }
         }
     }
