@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+pub use crate::ext::{ExtFields, ValueText};
+
 /// Header serialization, the top byte of the frame's header word (spec §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SerializeType {
@@ -68,117 +70,6 @@ pub const FLAG_ONEWAY: i32 = 0x2;
 /// Protocol version we advertise in every command we originate (`MQVersion` V5_3_3).
 pub const RINGMQ_VERSION_ORDINAL: i32 = 479;
 
-/// The typed header of a command, flattened to a string map (spec §1.8).
-///
-/// Kept as a small vector: headers carry 0–15 keys, where a linear scan beats hashing and
-/// insertion order is preserved for stable encoding. Keys are unique; equality ignores order.
-#[derive(Debug, Clone, Default)]
-pub struct ExtFields {
-    pairs: Vec<(String, String)>,
-}
-
-impl ExtFields {
-    pub fn new() -> Self {
-        ExtFields { pairs: Vec::new() }
-    }
-
-    pub fn with_capacity(n: usize) -> Self {
-        ExtFields {
-            pairs: Vec::with_capacity(n),
-        }
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Sets `key` to `value`, replacing an earlier value of the same key.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
-        match self.pairs.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.pairs.push((key, value)),
-        }
-    }
-
-    /// Builds the map from decoded pairs in linear time; a repeated key keeps its last value
-    /// (a peer can send thousands of keys in one frame, so no per-key scan here).
-    pub(crate) fn from_decoded(mut pairs: Vec<(String, String)>) -> Self {
-        /// Up to this many pairs a pairwise scan finds repeats without allocating (a
-        /// request header has at most ~15 keys; the set below cost two allocations each).
-        const SCAN_MAX: usize = 24;
-        if pairs.len() > 1 && pairs.len() <= SCAN_MAX {
-            fn repeated(pairs: &[(String, String)], i: usize) -> bool {
-                let key = pairs.get(i).map(|(k, _)| k);
-                pairs.iter().skip(i + 1).any(|(k, _)| Some(k) == key)
-            }
-            if (0..pairs.len()).any(|i| repeated(&pairs, i)) {
-                // Keep the last of each key, in order.
-                let mut i = 0;
-                while i < pairs.len() {
-                    if repeated(&pairs, i) {
-                        pairs.remove(i);
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-        } else if pairs.len() > SCAN_MAX {
-            let mut seen = std::collections::HashSet::with_capacity(pairs.len());
-            let mut keep = vec![false; pairs.len()];
-            for (i, (k, _)) in pairs.iter().enumerate().rev() {
-                if seen.insert(k.as_str())
-                    && let Some(slot) = keep.get_mut(i)
-                {
-                    *slot = true;
-                }
-            }
-            let mut flags = keep.into_iter();
-            pairs.retain(|_| flags.next().unwrap_or(false));
-        }
-        ExtFields { pairs }
-    }
-
-    pub fn remove(&mut self, key: &str) -> Option<String> {
-        let i = self.pairs.iter().position(|(k, _)| k == key)?;
-        Some(self.pairs.remove(i).1)
-    }
-
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-}
-
-impl PartialEq for ExtFields {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
-    }
-}
-
-impl Eq for ExtFields {}
-
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut ext = ExtFields::new();
-        for (k, v) in iter {
-            ext.insert(k, v);
-        }
-        ext
-    }
-}
-
 /// One remoting command (Java `RemotingCommand`).
 ///
 /// `code` is an `i32` even though the binary header carries 16 bits: JSON headers can carry
@@ -239,7 +130,7 @@ impl Command {
         self
     }
 
-    pub fn with_ext(mut self, key: impl Into<String>, value: impl Into<String>) -> Command {
+    pub fn with_ext(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Command {
         self.ext.insert(key, value);
         self
     }

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`frame`]: length prefix and header word; `check` / `decode` / `decode_from` / `encode`.
 //! - [`header`]: JSON (spec §1.4) and ROCKETMQ binary (spec §1.5) command headers.
-//! - [`command`]: the decoded [`Command`] and its ext-field map.
+//! - [`command`]: the decoded [`Command`] and its ext-field map ([`ExtFields`], stored in
+//!   one text buffer).
 //! - [`codes`]: request and response codes; [`filter`]: tag codes and TAG expressions.
 //! - [`typed`]: the `ext_header!` mapping of typed headers to ext fields; [`headers`]: every
 //!   MVP/REC header, one file per request family.
@@ -24,6 +25,7 @@
 pub mod body;
 pub mod codes;
 pub mod command;
+mod ext;
 pub mod filter;
 pub mod frame;
 pub mod header;

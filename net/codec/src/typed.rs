@@ -5,7 +5,7 @@
 //! case-insensitive "true" reads as false, as Java's `parseBoolean`). Headers are declared with
 //! [`ext_header!`], which writes the struct and both directions of the mapping.
 
-use crate::command::ExtFields;
+use crate::command::{ExtFields, ValueText};
 
 /// A request header field that is missing or does not parse. Becomes a response with a
 /// readable remark, never a broken connection.
@@ -44,6 +44,12 @@ pub trait WireValue: Sized {
     const EXPECTED: &'static str;
     fn parse(text: &str) -> Option<Self>;
     fn to_wire(&self) -> String;
+
+    /// Appends the wire text to an ext map's buffer; override to avoid the `String` that
+    /// [`to_wire`](Self::to_wire) allocates.
+    fn write_wire(&self, out: &mut ValueText<'_>) {
+        out.push_str(&self.to_wire());
+    }
 }
 
 impl WireValue for String {
@@ -53,6 +59,9 @@ impl WireValue for String {
     }
     fn to_wire(&self) -> String {
         self.clone()
+    }
+    fn write_wire(&self, out: &mut ValueText<'_>) {
+        out.push_str(self);
     }
 }
 
@@ -69,6 +78,9 @@ impl WireValue for i32 {
     fn to_wire(&self) -> String {
         self.to_string()
     }
+    fn write_wire(&self, out: &mut ValueText<'_>) {
+        out.push_int(i64::from(*self));
+    }
 }
 
 impl WireValue for i64 {
@@ -79,6 +91,9 @@ impl WireValue for i64 {
     fn to_wire(&self) -> String {
         self.to_string()
     }
+    fn write_wire(&self, out: &mut ValueText<'_>) {
+        out.push_int(*self);
+    }
 }
 
 impl WireValue for bool {
@@ -88,6 +103,9 @@ impl WireValue for bool {
     }
     fn to_wire(&self) -> String {
         self.to_string()
+    }
+    fn write_wire(&self, out: &mut ValueText<'_>) {
+        out.push_str(if *self { "true" } else { "false" });
     }
 }
 
@@ -108,6 +126,75 @@ pub fn optional<T: WireValue>(ext: &ExtFields, key: &'static str) -> Result<Opti
                 expected: T::EXPECTED,
             }),
     }
+}
+
+/// Writes a typed header's fields into an ext map.
+///
+/// Into an empty map the fields are appended without a lookup each (a header's keys are
+/// distinct literals: [`ext_header!`] checks that at compile time), so encoding is linear in
+/// the number of fields. Into a map that already holds keys, each field replaces any earlier
+/// value of its key, as [`ExtFields::insert`] does.
+pub struct ExtWriter<'a> {
+    ext: &'a mut ExtFields,
+    fresh: bool,
+}
+
+impl<'a> ExtWriter<'a> {
+    pub fn new(ext: &'a mut ExtFields) -> ExtWriter<'a> {
+        let fresh = ext.is_empty();
+        ExtWriter { ext, fresh }
+    }
+
+    /// Writes one field. Each key may be written once per writer.
+    pub fn put<T: WireValue>(&mut self, key: &'static str, value: &T) {
+        if self.fresh {
+            self.ext.append_new_with(key, |out| value.write_wire(out));
+        } else {
+            self.ext
+                .insert_static_with(key, |out| value.write_wire(out));
+        }
+    }
+}
+
+/// True when no two of `keys` are equal; [`ext_header!`] asserts it at compile time so that
+/// [`ExtWriter`] may append without looking keys up.
+pub const fn keys_distinct(keys: &[&str]) -> bool {
+    let mut i = 0;
+    while i < keys.len() {
+        let mut j = i + 1;
+        while j < keys.len() {
+            if let (Some(a), Some(b)) = (const_get(keys, i), const_get(keys, j))
+                && const_str_eq(a, b)
+            {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn const_get<'a>(keys: &[&'a str], i: usize) -> Option<&'a str> {
+    match keys.split_at_checked(i) {
+        Some((_, [first, ..])) => Some(*first),
+        _ => None,
+    }
+}
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    while let ([x, rest_a @ ..], [y, rest_b @ ..]) = (a, b) {
+        if *x != *y {
+            return false;
+        }
+        a = rest_a;
+        b = rest_b;
+    }
+    true
 }
 
 /// A command's typed header.
@@ -156,7 +243,15 @@ macro_rules! ext_header {
             }
 
             fn encode(&self, ext: &mut $crate::command::ExtFields) {
-                $( $crate::ext_header!(@put $kind ext $key self.$field); )*
+                const {
+                    assert!(
+                        $crate::typed::keys_distinct(&[$($key),*]),
+                        "two fields of this header have the same ext key"
+                    )
+                }
+                #[allow(unused_mut)] // a header without fields writes nothing
+                let mut _w = $crate::typed::ExtWriter::new(ext);
+                $( $crate::ext_header!(@put $kind _w $key self.$field); )*
             }
         }
     };
@@ -168,12 +263,12 @@ macro_rules! ext_header {
     (@get opt $ext:ident $key:literal $ty:ty) => {
         $crate::typed::optional::<$ty>($ext, $key)?
     };
-    (@put req $ext:ident $key:literal $value:expr) => {
-        $ext.insert($key, $crate::typed::WireValue::to_wire(&$value))
+    (@put req $w:ident $key:literal $value:expr) => {
+        $w.put($key, &$value)
     };
-    (@put opt $ext:ident $key:literal $value:expr) => {
+    (@put opt $w:ident $key:literal $value:expr) => {
         if let Some(v) = &$value {
-            $ext.insert($key, $crate::typed::WireValue::to_wire(v));
+            $w.put($key, v);
         }
     };
 }
@@ -221,5 +316,34 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(Sample::decode(&ext).unwrap().flag, Some(true));
+    }
+
+    /// Encoding into a map that already holds some of the header's keys replaces them
+    /// instead of appending a second copy.
+    #[test]
+    fn encode_into_a_non_empty_map_replaces_keys() {
+        let mut ext: ExtFields = [("queueId", "77"), ("other", "x")].into_iter().collect();
+        let h = Sample {
+            topic: "T".into(),
+            queue_id: 5,
+            offset: Some(-1),
+            flag: Some(false),
+        };
+        h.encode(&mut ext);
+        assert_eq!(ext.len(), 5);
+        assert_eq!(ext.get("queueId"), Some("5"));
+        assert_eq!(ext.get("other"), Some("x"));
+        assert_eq!(ext.get("offset"), Some("-1"));
+        assert_eq!(ext.get("flag"), Some("false"));
+        assert_eq!(Sample::decode(&ext), Ok(h));
+    }
+
+    #[test]
+    fn keys_distinct_finds_repeats() {
+        assert!(keys_distinct(&[]));
+        assert!(keys_distinct(&["a", "ab", "b", "ba"]));
+        assert!(!keys_distinct(&["a", "b", "a"]));
+        assert!(!keys_distinct(&["queueId", "x", "queueId"]));
+        const { assert!(keys_distinct(&["topic", "queueId"])) }
     }
 }

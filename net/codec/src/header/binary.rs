@@ -71,8 +71,12 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self, len: usize, field: &'static str) -> Result<String, HeaderError> {
+        self.str(len, field).map(str::to_owned)
+    }
+
+    fn str(&mut self, len: usize, field: &'static str) -> Result<&'a str, HeaderError> {
         let bytes = self.take(len, field)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| HeaderError::NotUtf8 { field })
+        std::str::from_utf8(bytes).map_err(|_| HeaderError::NotUtf8 { field })
     }
 }
 
@@ -111,20 +115,22 @@ pub(super) fn decode(header: &[u8], body: Bytes) -> Result<Command, HeaderError>
 
 fn decode_ext(area: &[u8]) -> Result<ExtFields, HeaderError> {
     let mut r = Reader { buf: area, pos: 0 };
-    let mut pairs = Vec::new();
+    // Every pair costs at least 6 bytes of lengths; text never exceeds the area.
+    let mut ext = ExtFields::for_decoding((area.len() / 6).min(32), area.len());
     while r.pos < area.len() {
         let raw = r.i16_be("ext key_len")?;
         let key_len = r.len(i64::from(raw), "ext key")?;
-        let key = r.string(key_len, "ext key")?;
+        let key = r.str(key_len, "ext key")?;
         let raw = r.i32_be("ext val_len")?;
         let val_len = r.len(i64::from(raw), "ext value")?;
-        let val = r.string(val_len, "ext value")?;
+        let val = r.str(val_len, "ext value")?;
         // Zero-length keys or values decode as absent (Java turns them into null).
         if !key.is_empty() && !val.is_empty() {
-            pairs.push((key, val));
+            ext.push_decoded(key, val);
         }
     }
-    Ok(ExtFields::from_decoded(pairs))
+    ext.finish_decoding();
+    Ok(ext)
 }
 
 pub(super) fn encode(cmd: &Command, dst: &mut BytesMut) {

@@ -2,6 +2,7 @@
 
 mod binary;
 mod json;
+mod json_fast;
 
 use bytes::{Bytes, BytesMut};
 

@@ -20,7 +20,7 @@
 //! writes V2, the spelling every Java client uses.
 
 use crate::command::ExtFields;
-use crate::typed::{FieldError, Header, WireValue, optional};
+use crate::typed::{ExtWriter, FieldError, Header, WireValue, optional};
 
 /// SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE request, with V1 field names.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -157,41 +157,67 @@ impl SendMessageRequestHeader {
 
     /// Encodes with an explicit spelling; [`Header::encode`] writes V2.
     pub fn encode_spelling(&self, ext: &mut ExtFields, sp: SendSpelling) {
-        let mut put = |key: &Key, value: String| {
-            let k = match sp {
-                SendSpelling::V1 => key.v1,
-                SendSpelling::V2 => key.v2,
-            };
-            ext.insert(k, value);
-        };
-        put(&PRODUCER_GROUP, self.producer_group.clone());
-        put(&TOPIC, self.topic.clone());
-        put(&DEFAULT_TOPIC, self.default_topic.clone());
+        // The keys are distinct in both spellings (`keys_are_distinct_per_spelling`), so the
+        // writer may append without lookups.
+        let w = &mut ExtWriter::new(ext);
+        put(w, sp, &PRODUCER_GROUP, &self.producer_group);
+        put(w, sp, &TOPIC, &self.topic);
+        put(w, sp, &DEFAULT_TOPIC, &self.default_topic);
         put(
+            w,
+            sp,
             &DEFAULT_TOPIC_QUEUE_NUMS,
-            self.default_topic_queue_nums.to_wire(),
+            &self.default_topic_queue_nums,
         );
-        put(&QUEUE_ID, self.queue_id.to_wire());
-        put(&SYS_FLAG, self.sys_flag.to_wire());
-        put(&BORN_TIMESTAMP, self.born_timestamp_ms.to_wire());
-        put(&FLAG, self.flag.to_wire());
+        put(w, sp, &QUEUE_ID, &self.queue_id);
+        put(w, sp, &SYS_FLAG, &self.sys_flag);
+        put(w, sp, &BORN_TIMESTAMP, &self.born_timestamp_ms);
+        put(w, sp, &FLAG, &self.flag);
         if let Some(p) = &self.properties {
-            put(&PROPERTIES, p.clone());
+            put(w, sp, &PROPERTIES, p);
         }
-        if let Some(n) = self.reconsume_times {
-            put(&RECONSUME_TIMES, n.to_wire());
+        if let Some(n) = &self.reconsume_times {
+            put(w, sp, &RECONSUME_TIMES, n);
         }
         // Java 4.x clients always send `k` and `m`; so do we.
-        put(&UNIT_MODE, self.unit_mode.to_wire());
-        if let Some(n) = self.max_reconsume_times {
-            put(&MAX_RECONSUME_TIMES, n.to_wire());
+        put(w, sp, &UNIT_MODE, &self.unit_mode);
+        if let Some(n) = &self.max_reconsume_times {
+            put(w, sp, &MAX_RECONSUME_TIMES, n);
         }
-        put(&BATCH, self.batch.to_wire());
+        put(w, sp, &BATCH, &self.batch);
         if let Some(b) = &self.broker_name {
-            put(&BROKER_NAME, b.clone());
+            put(w, sp, &BROKER_NAME, b);
         }
     }
 }
+
+/// Writes one field under the chosen spelling.
+fn put<T: WireValue>(w: &mut ExtWriter<'_>, sp: SendSpelling, key: &Key, value: &T) {
+    let k = match sp {
+        SendSpelling::V1 => key.v1,
+        SendSpelling::V2 => key.v2,
+    };
+    w.put(k, value);
+}
+
+/// Every key in the order [`SendMessageRequestHeader::encode_spelling`] may write them.
+#[cfg(test)]
+const ALL_KEYS: [&Key; 14] = [
+    &PRODUCER_GROUP,
+    &TOPIC,
+    &DEFAULT_TOPIC,
+    &DEFAULT_TOPIC_QUEUE_NUMS,
+    &QUEUE_ID,
+    &SYS_FLAG,
+    &BORN_TIMESTAMP,
+    &FLAG,
+    &PROPERTIES,
+    &RECONSUME_TIMES,
+    &UNIT_MODE,
+    &MAX_RECONSUME_TIMES,
+    &BATCH,
+    &BROKER_NAME,
+];
 
 impl Header for SendMessageRequestHeader {
     fn decode(ext: &ExtFields) -> Result<Self, FieldError> {
@@ -303,6 +329,14 @@ mod tests {
             ("oway", "false"),
             ("lo", "false"),
         ])
+    }
+
+    #[test]
+    fn keys_are_distinct_per_spelling() {
+        let v1: Vec<&str> = ALL_KEYS.iter().map(|k| k.v1).collect();
+        let v2: Vec<&str> = ALL_KEYS.iter().map(|k| k.v2).collect();
+        assert!(crate::typed::keys_distinct(&v1));
+        assert!(crate::typed::keys_distinct(&v2));
     }
 
     #[test]
