@@ -14,6 +14,17 @@
 //! (2-core VM, ext4 on virtio): 6 423 / 6 483 / 6 629 rounds/s against 3 518 / 5 898 / 5 637
 //! for io_uring write then io_uring fsync, and 6 270 / 5 899 for `pwrite` + `fdatasync(2)`
 //! (alternating 2 s runs of a scratch program doing each, 2026-11).
+//!
+//! Every buffered write goes through an io-wq worker too, not only the durable ones: ext4
+//! cannot take a buffered write without the right to block (`pwritev2(RWF_NOWAIT)` answers
+//! EOPNOTSUPP on Linux 6.18), so io_uring punts each one (perf: `io_write` runs in
+//! `iou-wrk-*` threads). That costs two thread hand-offs per write. A plain `pwrite` on the
+//! shard thread was tried instead (2-shard broker, `ringmq-bench produce-consume --rate 20k`,
+//! three alternating pairs): broker CPU per message 52 → 40 µs, but the closed-loop produce
+//! rate fell 57–67k → 46–53k msgs/s (the worker had overlapped the copy with the shard's
+//! network work on the other core), and the shard thread then waits out the periodic
+//! fdatasync's hold on the file (single `pwrite` calls of 0.5–4 ms every 500 ms, `perf
+//! trace`). So writes stay on io_uring.
 
 use std::fs::File as StdFile;
 use std::io;
