@@ -204,8 +204,14 @@ impl Process {
                     self.stderr()
                 ));
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
+            if let Ok(s) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)) {
+                // A connect to a local port nobody listens on yet can succeed by itself: when
+                // the kernel picks that same port as the source (the ports come from the
+                // ephemeral range), TCP's simultaneous open connects the socket to itself.
+                // That is not the server; the next connect would be refused.
+                if s.local_addr().ok() != s.peer_addr().ok() {
+                    return Ok(());
+                }
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
