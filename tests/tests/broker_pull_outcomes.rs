@@ -3,6 +3,7 @@
 //! caught up or on an empty queue at 0, PULL_OFFSET_MOVED only for truly invalid offsets —
 //! each with the full header and the right `nextBeginOffset`.
 
+use ringmq_codec::Command;
 use ringmq_codec::codes::response;
 use ringmq_codec::message::decode_all;
 use ringmq_tests::Process;
@@ -105,36 +106,27 @@ fn a_response_is_capped_at_32_messages() {
 /// cap lowered below it (a response still carries at least one message).
 #[test]
 fn the_response_caps_follow_the_broker_config() {
-    let ns = Process::namesrv(&[]);
-    let broker = Process::broker(
-        ns.addr(),
-        &["shards=1", "maxTransferCountOnMessageInMemory=64"],
-    );
-    let mut c = broker.client();
-    for i in 0..100 {
-        let body = format!("{i:04}");
-        let r = c.call(send_v2("Many", 0, body.as_bytes(), ""));
-        assert_eq!(r.code, response::SUCCESS);
-    }
-    let r = c.call(pull("Many", 0, 0, 80, 0, Some("*")));
-    assert_eq!(r.code, response::SUCCESS);
+    let r = pull_after_sends("maxTransferCountOnMessageInMemory=64", "Many", 100, 80);
     assert_eq!(decode_all(&r.body).0.len(), 64);
     assert_eq!(ext_i64(&r, "nextBeginOffset"), 64);
-    drop(broker);
 
-    let ns = Process::namesrv(&[]);
-    let broker = Process::broker(
-        ns.addr(),
-        &["shards=1", "maxTransferBytesOnMessageInMemory=1"],
-    );
-    let mut c = broker.client();
-    for i in 0..3 {
-        let body = format!("{i}");
-        let r = c.call(send_v2("Few", 0, body.as_bytes(), ""));
-        assert_eq!(r.code, response::SUCCESS);
-    }
-    let r = c.call(pull("Few", 0, 0, 32, 0, Some("*")));
-    assert_eq!(r.code, response::SUCCESS);
+    let r = pull_after_sends("maxTransferBytesOnMessageInMemory=1", "Few", 3, 32);
     assert_eq!(decode_all(&r.body).0.len(), 1);
     assert_eq!(ext_i64(&r, "nextBeginOffset"), 1);
+}
+
+/// On a fresh one-shard broker with `setting`: sends `sent` small messages to queue 0 of
+/// `topic`, then answers one pull from offset 0 asking `ask` messages (asserted a success).
+fn pull_after_sends(setting: &str, topic: &str, sent: usize, ask: i32) -> Command {
+    let ns = Process::namesrv(&[]);
+    let broker = Process::broker(ns.addr(), &["shards=1", setting]);
+    let mut c = broker.client();
+    for i in 0..sent {
+        let body = format!("{i:04}");
+        let r = c.call(send_v2(topic, 0, body.as_bytes(), ""));
+        assert_eq!(r.code, response::SUCCESS);
+    }
+    let r = c.call(pull(topic, 0, 0, ask, 0, Some("*")));
+    assert_eq!(r.code, response::SUCCESS);
+    r
 }

@@ -30,16 +30,28 @@ fn config(test: &str) -> Config {
     } else if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = DEFAULT_CASES;
     }
+    let seed = seed(test, u64::from(config.cases));
+    config.rng_seed = RngSeed::Fixed(seed);
+    config
+}
+
+/// The seed of a randomized test (`RINGMQ_SEED`, else a fresh one), printed with `cases`.
+fn seed(test: &str, cases: u64) -> u64 {
     let seed = env_u64("RINGMQ_SEED").unwrap_or_else(|| {
         use std::hash::{BuildHasher, RandomState};
         RandomState::new().hash_one(test)
     });
-    eprintln!(
-        "{test}: seed {seed}, {} cases (replay: RINGMQ_SEED={seed})",
-        config.cases
-    );
-    config.rng_seed = RngSeed::Fixed(seed);
-    config
+    eprintln!("{test}: seed {seed}, {cases} cases (replay: RINGMQ_SEED={seed})");
+    seed
+}
+
+/// Seed and case count of a randomized test outside proptest: `RINGMQ_SEED`, and
+/// `RINGMQ_ITERATIONS` or `default_cases`.
+pub(crate) fn seed_and_cases(test: &str, default_cases: usize) -> (u64, usize) {
+    let cases = env_u64("RINGMQ_ITERATIONS")
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(default_cases);
+    (seed(test, cases as u64), cases)
 }
 
 fn env_u64(name: &str) -> Option<u64> {
