@@ -71,6 +71,11 @@ pub struct StoreConfig {
     pub flush_mode: FlushMode,
     pub flush: FlushConfig,
     pub prealloc: Prealloc,
+    /// Prepare the segment a fresh log starts in as `prealloc` says before `open` returns,
+    /// instead of only extending it (RocketMQ `warmMapedFileEnable`). With `Fill`, the
+    /// first segment's group commits then overwrite written blocks like every later
+    /// segment's, at the price of writing a segment of zeros before the store opens.
+    pub prepare_first_segment: bool,
     /// The broker's client-reachable address, stored as STOREHOST.
     pub store_host: SocketAddr,
     /// Largest body (RocketMQ `maxMessageSize`, 4 MiB).
@@ -96,6 +101,7 @@ impl StoreConfig {
             flush_mode: FlushMode::Async,
             flush: FlushConfig::default(),
             prealloc: Prealloc::Auto,
+            prepare_first_segment: false,
             store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
             max_message_size: 4 << 20,
             checkpoint_interval_ms: 5_000,

@@ -74,6 +74,7 @@ fn config(rng: &mut Rng) -> StoreConfig {
         ringmq_engine::Prealloc::Extend,
         ringmq_engine::Prealloc::Fill,
     ][rng.below(3) as usize];
+    cfg.prepare_first_segment = rng.below(2) == 0;
     cfg
 }
 

@@ -555,6 +555,9 @@ struct EngineRun {
     stats: StoreStats,
     p50_us: u64,
     p99_us: u64,
+    p999_us: u64,
+    /// The slowest append: a stall (a segment being prepared, the disk) shows here first.
+    max_us: u64,
     /// CPU time of the shard thread (the runtime's) per append, µs: the engine's cost per
     /// append plus the appenders' own work, far less noisy than throughput on a shared host.
     cpu_us_per_append: f64,
@@ -772,6 +775,8 @@ fn engine_run(root: &Path, spec: Spec, args: &Args) -> EngineRun {
             },
             p50_us: h.value_at_quantile(0.5),
             p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            max_us: h.max(),
             cpu_us_per_append: cpu * 1e6 / count.get().max(1) as f64,
             user_us_per_append: user * 1e6 / count.get().max(1) as f64,
         }
@@ -988,12 +993,13 @@ fn sync_round(args: &Args, filled: &Filled, f: &mut Figures) -> FileKind {
     let raw_records = raw.rounds_per_s * run.appends_per_sync();
     let uring_records = uring.rounds_per_s * run.appends_per_sync();
     println!(
-        "  sync: engine {:.0} appends/s, {:.0} fdatasync/s, {:.1} appends and {batch} B per fdatasync, p50 {} µs, p99 {} µs | raw pwrite+fdatasync of {batch} B {:.0} rounds/s (= {raw_records:.0} records/s), p50 {} µs, p99 {} µs | ratios {:.2} throughput, {:.2} p99",
+        "  sync: engine {:.0} appends/s, {:.0} fdatasync/s, {:.1} appends and {batch} B per fdatasync, p50 {} µs, p99 {} µs, max {} µs | raw pwrite+fdatasync of {batch} B {:.0} rounds/s (= {raw_records:.0} records/s), p50 {} µs, p99 {} µs | ratios {:.2} throughput, {:.2} p99",
         run.appends_per_s(),
         run.syncs_per_s(),
         run.appends_per_sync(),
         run.p50_us,
         run.p99_us,
+        run.max_us,
         raw.rounds_per_s,
         raw.p50_us,
         raw.p99_us,
@@ -1014,6 +1020,8 @@ fn sync_round(args: &Args, filled: &Filled, f: &mut Figures) -> FileKind {
     f.push("engine_sync_bytes_per_fdatasync", run.bytes_per_sync());
     f.push("engine_sync_p50_us", run.p50_us as f64);
     f.push("engine_sync_p99_us", run.p99_us as f64);
+    f.push("engine_sync_p999_us", run.p999_us as f64);
+    f.push("engine_sync_max_us", run.max_us as f64);
     f.push("engine_sync_cpu_us_per_append", run.cpu_us_per_append);
     f.push("engine_sync_user_us_per_append", run.user_us_per_append);
     f.push("raw_sync_rounds_per_s", raw.rounds_per_s);
@@ -1161,13 +1169,15 @@ fn main() {
             let (root, kind) = sync_store(&args, "sync");
             let r = engine_run(&root, Spec::sync_flush(&args), &args);
             println!(
-                "{:.0} appends/s, {:.2} µs CPU per append ({:.2} µs user), {:.1} appends per fdatasync, p50 {} µs, p99 {} µs ({})",
+                "{:.0} appends/s, {:.2} µs CPU per append ({:.2} µs user), {:.1} appends per fdatasync, p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs ({})",
                 r.appends_per_s(),
                 r.cpu_us_per_append,
                 r.user_us_per_append,
                 r.appends_per_sync(),
                 r.p50_us,
                 r.p99_us,
+                r.p999_us,
+                r.max_us,
                 kind.name()
             );
             let _ = std::fs::remove_dir_all(&args.dir);

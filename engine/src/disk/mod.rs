@@ -105,6 +105,14 @@ pub trait DiskFile: Clone + 'static {
     /// read it back, such as the length, but not timestamps, which recovery never reads).
     async fn sync_data(&self) -> io::Result<()>;
 
+    /// Writes zeros over `[from, to)`, to prepare a segment ahead of time: later writes then
+    /// overwrite written blocks, whose `fdatasync` commits no block allocation. Not durable
+    /// until [`DiskFile::sync_data`]. The default writes through the page cache in
+    /// [`FILL_CHUNK_BYTES`] pieces.
+    async fn fill_zeros(&self, from: u64, to: u64) -> io::Result<()> {
+        fill_zeros_buffered(self, from, to).await
+    }
+
     /// Current length in bytes.
     async fn len(&self) -> io::Result<u64>;
 
@@ -116,6 +124,24 @@ pub trait DiskFile: Clone + 'static {
 
     /// The path this file was opened with (for error messages).
     fn path(&self) -> &Path;
+}
+
+/// Piece size of [`fill_zeros_buffered`].
+pub const FILL_CHUNK_BYTES: usize = 1 << 20;
+
+/// Zeros over `[from, to)` of `file` as ordinary writes, [`FILL_CHUNK_BYTES`] at a time: the
+/// default of [`DiskFile::fill_zeros`].
+pub async fn fill_zeros_buffered<F: DiskFile>(file: &F, from: u64, to: u64) -> io::Result<()> {
+    let mut zeros = vec![0u8; FILL_CHUNK_BYTES.min(to.saturating_sub(from) as usize)];
+    let mut off = from;
+    while off < to {
+        let n = (to - off).min(zeros.len() as u64) as usize;
+        let (r, z) = file.write_all_at(zeros, 0..n, off).await;
+        zeros = z;
+        r?;
+        off += n as u64;
+    }
+    Ok(())
 }
 
 /// A durable write as two calls: the write, then `fdatasync` of the whole file. The

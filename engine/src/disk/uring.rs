@@ -238,6 +238,23 @@ impl DiskFile for UringFile {
         }
     }
 
+    /// The 4 KiB-aligned middle of the range goes through a second descriptor opened with
+    /// `O_DIRECT`, one [`DIRECT_FILL_BYTES`] write at a time; unaligned ends, and a file
+    /// system or device that refuses direct I/O (`EINVAL`), go through the page cache. See
+    /// [`DIRECT_FILL_BYTES`] for why.
+    async fn fill_zeros(&self, from: u64, to: u64) -> io::Result<()> {
+        let start = from.next_multiple_of(DIRECT_ALIGN).min(to);
+        let end = (to - to % DIRECT_ALIGN).max(start);
+        super::fill_zeros_buffered(self, from, start).await?;
+        match fill_zeros_direct(&self.path, start, end).await {
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                super::fill_zeros_buffered(self, start, end).await?
+            }
+            r => r?,
+        }
+        super::fill_zeros_buffered(self, end, to).await
+    }
+
     async fn len(&self) -> io::Result<u64> {
         Ok(self.file.metadata().await?.len())
     }
@@ -253,6 +270,57 @@ impl DiskFile for UringFile {
     fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Alignment of direct-I/O offsets, lengths and memory: a multiple of the logical block
+/// size and of the memory alignment that devices ask for (512 B on this VM's virtio disk).
+const DIRECT_ALIGN: u64 = 4096;
+
+/// Size of one write of the direct-I/O zero fill.
+///
+/// A segment prepared with [`crate::Prealloc::Fill`] (the default under sync flush) used to
+/// be filled through the page cache: 1 GiB of dirty pages that the fill's final
+/// `fdatasync` sent to the disk at once, while the log's group commits kept issuing their
+/// own write+flush. On a VM disk, a flush waits for everything written before it, so the
+/// commits in that window stalled. With direct I/O, the zeros reach the disk 256 KiB at a
+/// time as the fill runs, and no flush finds a gigabyte queued ahead of it; the fill also
+/// stops copying a gigabyte into the page cache and evicting cached log data with zeros.
+/// `engine-bench --only-sync DIR --seconds 10` (64 appenders, about two segment fills per
+/// run; 2-core VM, ext4 on virtio, Linux 6.18; six alternating pairs, medians): slowest
+/// append 386 → 60 ms (each run: 489, 348, 279, 396, 391, 381 ms through the page cache;
+/// 43, 93, 41, 78, 113, 34 ms direct), p99.9 5.1 → 3.0 ms, p99 1.20 → 1.06 ms. The price:
+/// 162k → 151k appends/s and p50 309 → 365 µs, because a direct fill takes longer and more
+/// group commits share the disk with it. 1 MiB direct writes cut the slowest append to
+/// 40 ms but raised p99 to 1.4–1.6 ms (three pairs).
+const DIRECT_FILL_BYTES: usize = 256 << 10;
+
+/// The zeros the direct-I/O fill writes from: static, so every write can borrow them for as
+/// long as the kernel needs, and aligned as direct I/O asks.
+#[repr(C, align(4096))]
+struct AlignedZeros([u8; DIRECT_FILL_BYTES]);
+
+static ZEROS: AlignedZeros = AlignedZeros([0; DIRECT_FILL_BYTES]);
+
+/// Zeros over `[from, to)` (both multiples of [`DIRECT_ALIGN`]) of the file at `path`,
+/// through an `O_DIRECT` descriptor. `InvalidInput` when direct I/O is refused.
+async fn fill_zeros_direct(path: &Path, from: u64, to: u64) -> io::Result<()> {
+    if from >= to {
+        return Ok(());
+    }
+    let file = compio::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .await?;
+    let mut off = from;
+    while off < to {
+        let n = (to - off).min(DIRECT_FILL_BYTES as u64) as usize;
+        let mut f = &file;
+        let compio::BufResult(r, _) = f.write_all_at((&ZEROS.0).slice(0..n), off).await;
+        r?;
+        off += n as u64;
+    }
+    file.close().await
 }
 
 /// `IORING_OP_WRITE` of `buf[range]` at `offset` with `RWF_DSYNC`: complete once those
@@ -412,6 +480,35 @@ mod tests {
                 assert_eq!(&data[4096..], b"hello");
             }
         });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The direct-I/O fill with unaligned ends (page-cache writes) around an aligned middle
+    /// longer than one direct write: zeros exactly over the range, the rest untouched, and
+    /// the file grown when the range runs past its end.
+    #[test]
+    fn fill_zeros_covers_exactly_its_range() {
+        let dir = std::env::temp_dir().join(format!("ringmq-uring-fill-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("seg");
+        let len = 3 * DIRECT_FILL_BYTES + 5000;
+        std::fs::write(&path, vec![0xABu8; len]).unwrap();
+        let (from, to) = (100u64, (2 * DIRECT_FILL_BYTES + 3 * 4096 + 17) as u64);
+        let grown = (len + 2 * 4096 + 1) as u64;
+        compio::runtime::Runtime::new().unwrap().block_on(async {
+            let disk = UringDisk::new(SyncMethod::Uring).unwrap();
+            let f = disk.open(&path).await.unwrap();
+            f.fill_zeros(from, to).await.unwrap();
+            f.fill_zeros(len as u64 - 10, grown).await.unwrap();
+            f.sync_data().await.unwrap();
+        });
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(data.len() as u64, grown);
+        let (from, to) = (from as usize, to as usize);
+        assert!(data[..from].iter().all(|&b| b == 0xAB));
+        assert!(data[from..to].iter().all(|&b| b == 0));
+        assert!(data[to..len - 10].iter().all(|&b| b == 0xAB));
+        assert!(data[len - 10..].iter().all(|&b| b == 0));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -27,16 +27,14 @@ use crate::types::{Arrival, FlushMode, QueueOffset};
 /// Capacity the arrivals ring keeps when empty: one busy turn's worth.
 const ARRIVALS_KEEP: usize = 4096;
 
-/// Chunk size of the zero fill of a preallocated segment.
-const FILL_CHUNK_BYTES: usize = 1 << 20;
-
 /// Runs until the store is dropped or closed.
 pub(crate) async fn run<D: Disk>(inner: Rc<Inner<D>>) {
     let mut actions = Vec::new();
     let mut events = Vec::new();
     // The segment the next append goes to is prepared now, not by the first write. It is
     // only extended, never zero-filled: a fill of a 1 GiB segment takes seconds, and the
-    // first append waits for this segment. Segments prepared ahead are filled.
+    // first append waits for this segment. Segments prepared ahead are filled. (With
+    // `prepare_first_segment`, `open` has already prepared it in full.)
     let current = segment_start(inner.st.borrow().log.appended(), inner.cfg.segment_size);
     let first = match inner.cfg.prealloc.resolve(inner.cfg.flush_mode) {
         Prealloc::Fill => Prealloc::Extend,
@@ -404,6 +402,21 @@ fn maybe_precreate<D: Disk>(inner: &Rc<Inner<D>>, next: u64, prealloc: Prealloc)
     .detach();
 }
 
+/// `StoreConfig::prepare_first_segment`: the segment the next append goes to, when it does
+/// not exist yet, is created and prepared in full as `cfg.prealloc` says before the store
+/// opens.
+pub(crate) async fn prepare_current_segment<D: Disk>(
+    inner: &Rc<Inner<D>>,
+) -> Result<(), StorageError> {
+    let seg = segment_start(inner.st.borrow().log.appended(), inner.cfg.segment_size);
+    if inner.st.borrow().log.segments.contains_key(&seg) {
+        return Ok(());
+    }
+    let file = create_segment(inner, seg, inner.cfg.prealloc).await?;
+    inner.st.borrow_mut().log.segments.insert(seg, file);
+    Ok(())
+}
+
 /// Creates a segment ahead of time as `cfg.prealloc` says.
 async fn create_segment<D: Disk>(
     inner: &Inner<D>,
@@ -426,15 +439,9 @@ async fn create_segment<D: Disk>(
             .await
             .map_err(|e| io("extend segment", e))?,
         Prealloc::Fill => {
-            let mut zeros = vec![0u8; FILL_CHUNK_BYTES.min(size as usize)];
-            let mut off = 0u64;
-            while off < size {
-                let n = (size - off).min(zeros.len() as u64) as usize;
-                let (r, z) = file.write_all_at(zeros, 0..n, off).await;
-                zeros = z;
-                r.map_err(|e| io("fill segment", e))?;
-                off += n as u64;
-            }
+            file.fill_zeros(0, size)
+                .await
+                .map_err(|e| io("fill segment", e))?;
             file.sync_data()
                 .await
                 .map_err(|e| io("sync filled segment", e))?;

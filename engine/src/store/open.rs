@@ -88,6 +88,9 @@ impl<D: Disk> Store<D> {
         });
         // From here on a crash must scan: the clean flag goes before any append.
         persist::write_checkpoint(&inner, derived, false).await?;
+        if inner.cfg.prepare_first_segment {
+            driver::prepare_current_segment(&inner).await?;
+        }
         compio::runtime::spawn(driver::run(inner.clone())).detach();
         Ok(Store { inner })
     }
