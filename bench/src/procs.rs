@@ -321,6 +321,13 @@ impl RingmqSetup {
             // each pull at 32 KiB instead of at the 256 KiB byte cap.
             "maxTransferCountOnMessageInMemory=1024".into(),
         ]);
+        if flush == "SYNC_FLUSH" {
+            // A fresh store's first segment is only extended, so each of its group commits
+            // also commits block allocation; every later segment is pre-written. Without
+            // this the sync rows would measure a state a broker leaves after its first GiB
+            // per shard, not its steady state (the broker writes the zeros before it listens).
+            cmd.arg("warmMapedFileEnable=true");
+        }
         let log = self.work.join(format!("broker-{store}.log"));
         let mut p = Proc::spawn("ringmq-broker", cmd, &log)?;
         for a in self.shard_addrs() {

@@ -71,6 +71,12 @@ pub const KEYS: &[(&str, &str)] = &[
         "commit-log segment size in bytes (default 1073741824)",
     ),
     (
+        "warmMapedFileEnable",
+        "write zeros over every commit-log segment before it is used, the first one of a \
+         fresh store included, which the broker writes before it starts serving; under \
+         SYNC_FLUSH later segments are pre-written anyway (default false)",
+    ),
+    (
         "flushIntervalCommitLog",
         "ms between syncs of written data under ASYNC_FLUSH (default 500)",
     ),
@@ -193,6 +199,8 @@ pub struct BrokerConfig {
     pub default_topic_queue_nums: i32,
     pub max_message_size: usize,
     pub segment_size: u64,
+    /// `warmMapedFileEnable`: every segment zero-filled before use, the first one included.
+    pub warm_mapped_file: bool,
     pub flush_interval_ms: u64,
     pub register_period_ms: u64,
     /// `maxTransferCountOnMessageInMemory`: most messages in one pull response.
@@ -270,6 +278,7 @@ impl BrokerConfig {
             default_topic_queue_nums: positive(config, "defaultTopicQueueNums", 8, 1024)? as i32,
             max_message_size: positive(config, "maxMessageSize", 4 << 20, 16 << 20)? as usize,
             segment_size: segment_size(config)?,
+            warm_mapped_file: config.get_or("warmMapedFileEnable", false)?,
             flush_interval_ms: positive(config, "flushIntervalCommitLog", 500, 60_000)? as u64,
             register_period_ms: register_period(config)?,
             pull_msgs_max: positive(config, "maxTransferCountOnMessageInMemory", 32, 1024)?

@@ -173,7 +173,7 @@ pub fn render(shards: &[(String, Arc<ShardMetrics>)]) -> String {
     let h = "ringmq_fsync_seconds";
     let _ = writeln!(
         out,
-        "# HELP {h} Commit-log fdatasync latency.\n# TYPE {h} histogram"
+        "# HELP {h} Commit-log fdatasync latency (a durable write: write and sync together).\n# TYPE {h} histogram"
     );
     for (k, (name, m)) in shards.iter().enumerate() {
         let labels = format!("shard=\"{k}\",broker=\"{name}\"");
