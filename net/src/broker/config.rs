@@ -504,6 +504,7 @@ mod tests {
         assert_eq!(c.shard_port(1), 10915);
         assert_eq!(c.shard_dir(1), PathBuf::from("./data/shard-1"));
         assert!(c.namesrv_addrs.is_empty());
+        assert!(!c.warm_mapped_file);
         let one = cfg(&["shards=1", "brokerName=b"]).unwrap();
         assert_eq!(one.shard_name(0), "b");
     }
@@ -518,8 +519,10 @@ mod tests {
             "deleteWhen=04;16",
             "metricsPort=0",
             "diskMaxUsedSpaceRatio=99",
+            "warmMapedFileEnable=true",
         ])
         .unwrap();
+        assert!(c.warm_mapped_file);
         assert_eq!(c.namesrv_addrs.len(), 2);
         assert_eq!(c.flush, FlushDiskType::Sync);
         assert_eq!(c.shard_addr(0), "10.1.2.3:10911".parse().unwrap());

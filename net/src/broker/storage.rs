@@ -277,3 +277,24 @@ pub async fn open(
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The engine settings the broker's keys become.
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(args: &[&str]) -> BrokerConfig {
+        BrokerConfig::from_config(&Config::from_args(args.iter().copied()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn warm_mapped_file_prepares_every_segment_the_first_included() {
+        let cold = store_config(&parse(&["shards=1"]), 0);
+        assert_eq!(cold.prealloc, Prealloc::Auto);
+        assert!(!cold.prepare_first_segment);
+        let warm = store_config(&parse(&["shards=1", "warmMapedFileEnable=true"]), 0);
+        assert_eq!(warm.prealloc, Prealloc::Fill);
+        assert!(warm.prepare_first_segment);
+    }
+}
