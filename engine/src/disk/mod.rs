@@ -90,16 +90,15 @@ pub trait DiskFile: Clone + 'static {
     /// `fdatasync` of its range in one call). Other ranges of the file are not made durable
     /// by it. On error some prefix may have been written and nothing new is known durable.
     ///
-    /// The default writes, then syncs the whole file: correct, only slower than a backend
-    /// that does both in one operation.
+    /// No default: a backend without a one-call durable write uses [`write_then_sync`], and a
+    /// wrapper forwards to what it wraps (a default once made the broker's timing wrapper
+    /// do two round trips per group commit without anyone noticing).
     async fn write_durable_at(
         &self,
         buf: Vec<u8>,
         range: Range<usize>,
         offset: u64,
-    ) -> (io::Result<()>, Vec<u8>) {
-        write_then_sync(self, buf, range, offset).await
-    }
+    ) -> (io::Result<()>, Vec<u8>);
 
     /// Makes every completed write durable (`fdatasync`: the data and the metadata needed to
     /// read it back, such as the length, but not timestamps, which recovery never reads).
@@ -107,11 +106,9 @@ pub trait DiskFile: Clone + 'static {
 
     /// Writes zeros over `[from, to)`, to prepare a segment ahead of time: later writes then
     /// overwrite written blocks, whose `fdatasync` commits no block allocation. Not durable
-    /// until [`DiskFile::sync_data`]. The default writes through the page cache in
-    /// [`FILL_CHUNK_BYTES`] pieces.
-    async fn fill_zeros(&self, from: u64, to: u64) -> io::Result<()> {
-        fill_zeros_buffered(self, from, to).await
-    }
+    /// until [`DiskFile::sync_data`]. No default, for the reason given at
+    /// [`DiskFile::write_durable_at`]; [`fill_zeros_buffered`] writes through the page cache.
+    async fn fill_zeros(&self, from: u64, to: u64) -> io::Result<()>;
 
     /// Current length in bytes.
     async fn len(&self) -> io::Result<u64>;
@@ -129,8 +126,8 @@ pub trait DiskFile: Clone + 'static {
 /// Piece size of [`fill_zeros_buffered`].
 pub const FILL_CHUNK_BYTES: usize = 1 << 20;
 
-/// Zeros over `[from, to)` of `file` as ordinary writes, [`FILL_CHUNK_BYTES`] at a time: the
-/// default of [`DiskFile::fill_zeros`].
+/// Zeros over `[from, to)` of `file` as ordinary writes, [`FILL_CHUNK_BYTES`] at a time: a
+/// [`DiskFile::fill_zeros`] for backends without a faster one.
 pub async fn fill_zeros_buffered<F: DiskFile>(file: &F, from: u64, to: u64) -> io::Result<()> {
     let mut zeros = vec![0u8; FILL_CHUNK_BYTES.min(to.saturating_sub(from) as usize)];
     let mut off = from;
@@ -144,9 +141,8 @@ pub async fn fill_zeros_buffered<F: DiskFile>(file: &F, from: u64, to: u64) -> i
     Ok(())
 }
 
-/// A durable write as two calls: the write, then `fdatasync` of the whole file. The
-/// default of [`DiskFile::write_durable_at`], and what a backend without a one-call
-/// durable write does.
+/// A durable write as two calls: the write, then `fdatasync` of the whole file: the
+/// [`DiskFile::write_durable_at`] of a backend without a one-call durable write.
 pub async fn write_then_sync<F: DiskFile>(
     file: &F,
     buf: Vec<u8>,

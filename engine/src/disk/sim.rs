@@ -429,6 +429,10 @@ impl DiskFile for SimFile {
         (Ok(()), buf)
     }
 
+    async fn fill_zeros(&self, from: u64, to: u64) -> io::Result<()> {
+        super::fill_zeros_buffered(self, from, to).await
+    }
+
     async fn sync_data(&self) -> io::Result<()> {
         self.check("sync")?;
         let mut f = self.file.borrow_mut();

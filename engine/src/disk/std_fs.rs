@@ -133,6 +133,19 @@ impl DiskFile for StdFile {
         (r, buf)
     }
 
+    async fn write_durable_at(
+        &self,
+        buf: Vec<u8>,
+        range: Range<usize>,
+        offset: u64,
+    ) -> (io::Result<()>, Vec<u8>) {
+        super::write_then_sync(self, buf, range, offset).await
+    }
+
+    async fn fill_zeros(&self, from: u64, to: u64) -> io::Result<()> {
+        super::fill_zeros_buffered(self, from, to).await
+    }
+
     async fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
     }
