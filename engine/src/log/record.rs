@@ -45,6 +45,9 @@ pub struct IndexKeys<'a> {
     /// The `KEYS` value: space-separated business keys.
     pub keys: Option<&'a str>,
     pub uniq_key: Option<&'a str>,
+    /// The string holds a `__CRC32#` pair (an old record's), which [`stored_properties`]
+    /// drops; the same pass finds it, so a string without one is not searched again.
+    pub record_crc: bool,
 }
 
 impl<'a> IndexKeys<'a> {
@@ -55,9 +58,21 @@ impl<'a> IndexKeys<'a> {
                 out.keys = Some(value);
             } else if name == keys::UNIQ_KEY {
                 out.uniq_key = Some(value);
+            } else if name == keys::CRC32 {
+                out.record_crc = true;
             }
         }
         out
+    }
+
+    /// The property string as stored: `props` (the string these keys came from) itself,
+    /// unless it holds a `__CRC32#` pair.
+    pub fn stored<'p>(&self, props: &'p str) -> Cow<'p, str> {
+        if self.record_crc {
+            stored_properties(props)
+        } else {
+            Cow::Borrowed(props)
+        }
     }
 
     /// Every key to index: the business keys (empty pieces dropped), then UNIQ_KEY.
@@ -156,6 +171,21 @@ mod tests {
         assert_eq!(keys, expected);
         assert_eq!(keys, ["c", "d", "U1"]);
         assert_eq!(IndexKeys::of("TAGS\u{1}t\u{2}").iter().count(), 0);
+        assert!(!IndexKeys::of(props).record_crc);
+    }
+
+    #[test]
+    fn index_keys_store_what_stored_properties_stores() {
+        for props in [
+            "TAGS\u{1}t\u{2}",
+            "TAGS\u{1}t\u{2}__CRC32#\u{1}0000000042\u{2}",
+            "__CRC32#\u{1}0000000042\u{2}KEYS\u{1}k\u{2}",
+            "",
+        ] {
+            let found = IndexKeys::of(props);
+            assert_eq!(found.record_crc, props.contains(keys::CRC32), "{props:?}");
+            assert_eq!(found.stored(props), stored_properties(props), "{props:?}");
+        }
     }
 
     #[test]

@@ -86,7 +86,8 @@ impl<D: Disk> Inner<D> {
                 self.cfg.max_message_size
             )));
         }
-        let props = record::stored_properties(req.properties);
+        let found = IndexKeys::of(req.properties);
+        let props = found.stored(req.properties);
         let len = record::encoded_len(req, &props, self.cfg.store_host)
             .map_err(|e| StorageError::invalid(e.to_string()))? as u64;
         if len + BLANK_MIN_LEN > self.cfg.segment_size {
@@ -124,7 +125,7 @@ impl<D: Disk> Inner<D> {
         {
             st.log.first_ts.insert(seg, now_ms);
         }
-        for key in IndexKeys::of(req.properties).iter() {
+        for key in found.iter() {
             st.index.add(
                 IndexEntry {
                     key_hash: key_hash(req.topic, key),

@@ -1,6 +1,7 @@
 //! Property tests of the frame layer: the decoder never panics and is consistent on any
 //! bytes, every command survives encode → decode in both serializations, and every prefix of
-//! a frame is "need more bytes".
+//! a frame is "need more bytes"; and the property-string scanner agrees with its plain
+//! definition.
 //!
 //! Method: proptest generates commands, raw bytes and valid frames with random byte edits.
 //! Each test prints its seed; `RINGMQ_SEED=<n>` replays it, `RINGMQ_ITERATIONS=<n>` (or
@@ -253,5 +254,39 @@ proptest! {
             let mut buf = BytesMut::from(&bytes[..cut]);
             prop_assert_eq!(frame::decode_from(&mut buf, FRAME_MAX_DEFAULT), Ok(None));
         }
+    }
+}
+
+/// A property string drawn from separators, short names and multi-byte characters.
+fn property_string() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just('\u{1}'),
+            Just('\u{2}'),
+            Just('a'),
+            Just('K'),
+            Just('é'),
+            Just('字'),
+        ],
+        0..40,
+    )
+    .prop_map(|cs| cs.into_iter().collect())
+}
+
+proptest! {
+    #![proptest_config(config("property_pairs_match_split"))]
+
+    /// (b) The byte scanner of `properties::iter` yields what the plain definition (split at
+    /// `\x02`, then at the first `\x01`, both sides non-empty) yields.
+    #[test]
+    fn property_pairs_match_split(props in property_string()) {
+        use crate::message::properties::{self, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
+        let expected: Vec<(&str, &str)> = props
+            .split(PROPERTY_SEPARATOR)
+            .filter_map(|pair| pair.split_once(NAME_VALUE_SEPARATOR))
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+            .collect();
+        let got: Vec<(&str, &str)> = properties::iter(&props).collect();
+        prop_assert_eq!(got, expected);
     }
 }

@@ -74,11 +74,49 @@ pub mod keys {
 }
 
 /// Iterates the pairs of a property string with Java's drop-empty rule; no allocation.
-pub fn iter(props: &str) -> impl Iterator<Item = (&str, &str)> {
-    props.split(PROPERTY_SEPARATOR).filter_map(|pair| {
-        let (name, value) = pair.split_once(NAME_VALUE_SEPARATOR)?;
-        (!name.is_empty() && !value.is_empty()).then_some((name, value))
-    })
+pub fn iter(props: &str) -> Pairs<'_> {
+    Pairs { rest: props }
+}
+
+/// The pairs of a property string ([`iter`]): each piece between `\x02`s, split at its first
+/// `\x01`, kept when both sides are non-empty.
+///
+/// Two plain byte scans per pair find the separators. (The `str::split` + `split_once` chain
+/// it replaced cost ~200 ns per lookup in a 90-byte string, `cargo bench -p ringmq-codec`,
+/// and a broker looks up several properties of every message.) Both separators are ASCII, so
+/// every cut falls on a character boundary.
+#[derive(Debug, Clone)]
+pub struct Pairs<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        while !self.rest.is_empty() {
+            let bytes = self.rest.as_bytes();
+            let end = bytes
+                .iter()
+                .position(|&b| b == PROPERTY_SEPARATOR as u8)
+                .unwrap_or(bytes.len());
+            let name_end = bytes
+                .get(..end)
+                .unwrap_or_default()
+                .iter()
+                .position(|&b| b == NAME_VALUE_SEPARATOR as u8);
+            let pair = self.rest.get(..end).unwrap_or_default();
+            self.rest = self.rest.get(end + 1..).unwrap_or_default();
+            if let Some(at) = name_end {
+                let name = pair.get(..at).unwrap_or_default();
+                let value = pair.get(at + 1..).unwrap_or_default();
+                if !name.is_empty() && !value.is_empty() {
+                    return Some((name, value));
+                }
+            }
+        }
+        None
+    }
 }
 
 /// The value of `key` in a property string, if present (the last one wins, as in a map).
