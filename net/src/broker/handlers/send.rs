@@ -124,7 +124,8 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
     }
     let props: &str = h.properties.as_deref().unwrap_or_default();
     check_properties(props)?;
-    let half = is_half(props, h.sys_flag);
+    let sp = SendProps::of(props);
+    let half = sp.is_half(h.sys_flag);
     if half && batch {
         return Err(BrokerError::MessageIllegal(
             "a batch cannot hold transactional messages".to_owned(),
@@ -135,7 +136,7 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
     let mut records = if batch {
         batch_records(shard, request)?
     } else {
-        vec![single_record(shard, request, props, h.flag, to_dlq)?]
+        vec![single_record(shard, request, props, &sp, h.flag, to_dlq)?]
     };
     let (mut topic, mut stored_qid, mut sys_flag) = (cfg.topic_name, queue_id, h.sys_flag);
     if half {
@@ -148,10 +149,7 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
         stored_qid = 0;
         sys_flag = sysflag::with_transaction_type(sys_flag, sysflag::TRANSACTION_NOT_TYPE);
     }
-    let level = schedule::level_of(
-        properties::find(props, keys::DELAY),
-        shard.cfg.delay_levels_ms.len(),
-    );
+    let level = schedule::level_of(sp.delay, shard.cfg.delay_levels_ms.len());
     if let (Some(level), false, false, false) = (level, batch, to_dlq, half) {
         // Delayed (spec §4.8): stored in the level's schedule queue, due time in the tag slot.
         let due = schedule::due_for_level(&shard.cfg.delay_levels_ms, level, shard.now_ms());
@@ -163,7 +161,7 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
         }
         topic = schedule::SCHEDULE_TOPIC.to_owned();
         stored_qid = level as i32 - 1;
-    } else if !batch && !to_dlq && !half {
+    } else if sp.timer && !batch && !to_dlq && !half {
         // A 5.x timer: the first stage of the timer cascade (schedule.rs).
         let now = shard.now_ms();
         let at = schedule::timer_deliver_ms(props, now, shard.cfg.timer_max_delay_ms)
@@ -180,13 +178,11 @@ fn prepare(shard: &Shard, request: &Command, born_host: SocketAddr) -> Result<Pl
             stored_qid = k as i32;
         }
     }
-    let transaction_id = properties::find(props, keys::UNIQ_KEY)
-        .map(str::to_owned)
-        .or_else(|| {
-            records
-                .first()
-                .and_then(|r| properties::find(&r.properties, keys::UNIQ_KEY).map(str::to_owned))
-        });
+    let transaction_id = sp.uniq_key.map(str::to_owned).or_else(|| {
+        records
+            .first()
+            .and_then(|r| properties::find(&r.properties, keys::UNIQ_KEY).map(str::to_owned))
+    });
     Ok(Plan {
         topic,
         queue_id: stored_qid,
@@ -208,10 +204,57 @@ const TIMER_KEYS: [&str; 3] = [
     keys::TIMER_DELAY_MS,
 ];
 
-fn has_timer(props: &str) -> bool {
-    TIMER_KEYS
-        .iter()
-        .any(|k| properties::find(props, k).is_some())
+/// The properties a send looks at, found in one pass over the property string (the last
+/// occurrence wins, as in `properties::find`). A lookup per key scanned a message's
+/// properties about ten times on its way to the store.
+#[derive(Debug, Default, Clone, Copy)]
+struct SendProps<'a> {
+    tran_msg: Option<&'a str>,
+    delay: Option<&'a str>,
+    /// Any of [`TIMER_KEYS`] is set.
+    timer: bool,
+    uniq_key: Option<&'a str>,
+    wait: Option<&'a str>,
+    tags: Option<&'a str>,
+}
+
+impl<'a> SendProps<'a> {
+    fn of(props: &'a str) -> Self {
+        let mut sp = SendProps::default();
+        for (k, v) in properties::iter(props) {
+            match k {
+                keys::TRAN_MSG => sp.tran_msg = Some(v),
+                keys::DELAY => sp.delay = Some(v),
+                keys::UNIQ_KEY => sp.uniq_key = Some(v),
+                keys::WAIT => sp.wait = Some(v),
+                keys::TAGS => sp.tags = Some(v),
+                k if TIMER_KEYS.contains(&k) => sp.timer = true,
+                _ => {}
+            }
+        }
+        sp
+    }
+
+    /// A transactional half message: `TRAN_MSG=true` or the PREPARED sysFlag bits.
+    fn is_half(&self, sys_flag: i32) -> bool {
+        self.tran_msg
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            || sysflag::transaction_type(sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE
+    }
+
+    /// DELAY > 0 asks for a delay level.
+    fn wants_delay(&self) -> bool {
+        schedule::level_of(self.delay, schedule::MAX_LEVELS).is_some()
+    }
+
+    /// What the producer waits for: the store's durability unless `WAIT=false`.
+    fn durability(&self, shard: &Shard) -> Durability {
+        let wait = self.wait.is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+        match shard.cfg.flush {
+            FlushDiskType::Sync if wait => Durability::Synced,
+            _ => Durability::Written,
+        }
+    }
 }
 
 fn without_timer(props: &str) -> String {
@@ -231,17 +274,6 @@ fn check_properties(props: &str) -> Result<(), BrokerError> {
         )));
     }
     Ok(())
-}
-
-/// A transactional half message: `TRAN_MSG=true` or the PREPARED sysFlag bits.
-fn is_half(props: &str, sys_flag: i32) -> bool {
-    properties::find(props, keys::TRAN_MSG).is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        || sysflag::transaction_type(sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE
-}
-
-/// DELAY > 0 asks for a delay level.
-fn wants_delay(props: &str) -> bool {
-    schedule::level_of(properties::find(props, keys::DELAY), schedule::MAX_LEVELS).is_some()
 }
 
 /// The topic to store in, creating it when needed; `true` when a `%RETRY%` send exceeded the
@@ -329,9 +361,9 @@ fn pick_queue(
     Ok(h.queue_id)
 }
 
-/// `props` with a UNIQ_KEY (generated when absent, spec §4.7), and without DELAY when the
-/// message is redirected to the DLQ (Java stores no delay there).
-fn stored_properties(shard: &Shard, props: &str, strip_delay: bool) -> String {
+/// `props` with a UNIQ_KEY (generated unless `has_uniq_key`, spec §4.7), and without DELAY
+/// when the message is redirected to the DLQ (Java stores no delay there).
+fn stored_properties(shard: &Shard, props: &str, has_uniq_key: bool, strip_delay: bool) -> String {
     let mut out = String::with_capacity(props.len() + 48);
     if strip_delay {
         properties::encode(
@@ -341,7 +373,7 @@ fn stored_properties(shard: &Shard, props: &str, strip_delay: bool) -> String {
     } else {
         out.push_str(props);
     }
-    if properties::find(&out, keys::UNIQ_KEY).is_none() {
+    if !has_uniq_key {
         let id = shard.next_uniq_key();
         if !out.is_empty() && !out.ends_with(properties::PROPERTY_SEPARATOR) {
             out.push(properties::PROPERTY_SEPARATOR);
@@ -351,21 +383,26 @@ fn stored_properties(shard: &Shard, props: &str, strip_delay: bool) -> String {
     out
 }
 
-fn durability(shard: &Shard, props: &str) -> Durability {
-    let wait = properties::find(props, keys::WAIT).is_none_or(|v| !v.eq_ignore_ascii_case("false"));
-    match shard.cfg.flush {
-        FlushDiskType::Sync if wait => Durability::Synced,
-        _ => Durability::Written,
+/// A record storing `properties`, whose WAIT and TAGS are those of `sp`.
+fn record(shard: &Shard, body: Bytes, flag: i32, sp: &SendProps<'_>, properties: String) -> Record {
+    Record {
+        durability: sp.durability(shard),
+        body,
+        flag,
+        tag_code: tag_code(sp.tags),
+        properties,
     }
 }
 
-fn record(shard: &Shard, body: Bytes, flag: i32, properties: String) -> Record {
-    let tag = tag_code(properties::find(&properties, keys::TAGS));
+/// A record storing `properties`, looking up its WAIT and TAGS.
+fn record_of(shard: &Shard, body: Bytes, flag: i32, properties: String) -> Record {
+    let sp = SendProps::of(&properties);
+    let (durability, tag_code) = (sp.durability(shard), tag_code(sp.tags));
     Record {
-        durability: durability(shard, &properties),
+        durability,
         body,
         flag,
-        tag_code: tag,
+        tag_code,
         properties,
     }
 }
@@ -374,14 +411,17 @@ fn single_record(
     shard: &Shard,
     request: &Command,
     props: &str,
+    sp: &SendProps<'_>,
     flag: i32,
     to_dlq: bool,
 ) -> Result<Record, BrokerError> {
-    let mut stored = stored_properties(shard, props, to_dlq);
+    // Adding a UNIQ_KEY or dropping DELAY changes neither WAIT nor TAGS: `sp` still holds.
+    let stored = stored_properties(shard, props, sp.uniq_key.is_some(), to_dlq);
     if to_dlq {
-        stored = super::send_back::dlq_properties(&stored);
+        let stored = super::send_back::dlq_properties(&stored);
+        return Ok(record_of(shard, request.body.clone(), flag, stored));
     }
-    Ok(record(shard, request.body.clone(), flag, stored))
+    Ok(record(shard, request.body.clone(), flag, sp, stored))
 }
 
 /// The entries of a batch body (spec §4.6), each its own record.
@@ -396,19 +436,20 @@ fn batch_records(shard: &Shard, request: &Command) -> Result<Vec<Record>, Broker
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         check_properties(e.properties)?;
-        if is_half(e.properties, 0) {
+        let sp = SendProps::of(e.properties);
+        if sp.is_half(0) {
             return Err(BrokerError::MessageIllegal(
                 "a batch cannot hold transactional messages".to_owned(),
             ));
         }
-        if wants_delay(e.properties) || has_timer(e.properties) {
+        if sp.wants_delay() || sp.timer {
             return Err(BrokerError::MessageIllegal(
                 "a batch cannot hold delayed (DELAY level or timer) messages".to_owned(),
             ));
         }
         let body = request.body.slice_ref(e.body);
-        let stored = stored_properties(shard, e.properties, false);
-        out.push(record(shard, body, e.flag, stored));
+        let stored = stored_properties(shard, e.properties, sp.uniq_key.is_some(), false);
+        out.push(record(shard, body, e.flag, &sp, stored));
     }
     Ok(out)
 }
@@ -513,13 +554,36 @@ mod tests {
     }
 
     #[test]
+    fn one_pass_finds_what_each_lookup_finds() {
+        let p = props(&[
+            ("TAGS", "A"),
+            ("WAIT", "false"),
+            ("UNIQ_KEY", "U1"),
+            ("DELAY", "2"),
+            ("TRAN_MSG", "true"),
+            ("TIMER_DELAY_MS", "5"),
+        ]);
+        // A repeated key: the last occurrence wins, as in `properties::find`.
+        let p = format!("{p}TAGS\u{1}B\u{2}");
+        let sp = SendProps::of(&p);
+        assert_eq!(sp.tags, properties::find(&p, keys::TAGS));
+        assert_eq!(sp.tags, Some("B"));
+        assert_eq!(sp.wait, properties::find(&p, keys::WAIT));
+        assert_eq!(sp.uniq_key, properties::find(&p, keys::UNIQ_KEY));
+        assert_eq!(sp.delay, properties::find(&p, keys::DELAY));
+        assert_eq!(sp.tran_msg, properties::find(&p, keys::TRAN_MSG));
+        assert!(sp.timer);
+        assert_eq!(SendProps::of("").tags, None);
+    }
+
+    #[test]
     fn message_kinds_and_sizes() {
         assert!(check_properties(&props(&[("TAGS", "A"), ("KEYS", "k")])).is_ok());
-        assert!(is_half(&props(&[("TRAN_MSG", "true")]), 0));
-        assert!(is_half("", sysflag::TRANSACTION_PREPARED_TYPE));
-        assert!(!is_half(&props(&[("TRAN_MSG", "false")]), 0));
-        assert!(has_timer(&props(&[("TIMER_DELAY_SEC", "1")])));
-        assert!(!has_timer(&props(&[("TAGS", "A")])));
+        assert!(SendProps::of(&props(&[("TRAN_MSG", "true")])).is_half(0));
+        assert!(SendProps::of("").is_half(sysflag::TRANSACTION_PREPARED_TYPE));
+        assert!(!SendProps::of(&props(&[("TRAN_MSG", "false")])).is_half(0));
+        assert!(SendProps::of(&props(&[("TIMER_DELAY_SEC", "1")])).timer);
+        assert!(!SendProps::of(&props(&[("TAGS", "A")])).timer);
         let stripped = without_timer(&props(&[("TIMER_DELAY_MS", "5"), ("TAGS", "A")]));
         assert_eq!(stripped, props(&[("TAGS", "A")]));
         let bad = props(&[("K", &"v".repeat(PROPERTIES_LEN_MAX))]);
@@ -530,10 +594,10 @@ mod tests {
 
     #[test]
     fn delay_levels() {
-        assert!(wants_delay(&props(&[("DELAY", "3")])));
-        assert!(!wants_delay(&props(&[("DELAY", "0")])));
-        assert!(!wants_delay(&props(&[("DELAY", "-1")])));
-        assert!(!wants_delay(&props(&[("DELAY", "x")])));
-        assert!(!wants_delay(""));
+        assert!(SendProps::of(&props(&[("DELAY", "3")])).wants_delay());
+        assert!(!SendProps::of(&props(&[("DELAY", "0")])).wants_delay());
+        assert!(!SendProps::of(&props(&[("DELAY", "-1")])).wants_delay());
+        assert!(!SendProps::of(&props(&[("DELAY", "x")])).wants_delay());
+        assert!(!SendProps::of("").wants_delay());
     }
 }
