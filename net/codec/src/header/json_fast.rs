@@ -73,10 +73,7 @@ impl<'a> Reader<'a> {
     fn string_into(&mut self, out: &mut String) -> Option<()> {
         self.eat(b'"')?;
         loop {
-            let rest = self.b.get(self.i..)?;
-            let run = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            let run = string_run(self.b.get(self.i..)?)?;
             out.push_str(self.s.get(self.i..self.i + run)?);
             self.i += run;
             match self.peek()? {
@@ -263,6 +260,39 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether a string's plain run ends at `c`: a quote, a backslash or a control byte.
+fn ends_run(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20
+}
+
+/// The length of the plain run at the front of `b` (up to the first byte [`ends_run`] is true
+/// for), eight bytes per step: a byte-at-a-time scan of the header's strings (the property
+/// string above all) was ~4 % of a broker's samples under load.
+///
+/// Each mask flags the bytes of a word that are below 0x20, equal to `"` or equal to `\`.
+/// Such a mask can flag a byte wrongly only above one it flags rightly (a borrow moves up),
+/// so the lowest flagged byte of their union is the first byte that ends the run.
+fn string_run(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let mut words = b.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let Ok(bytes) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let x = u64::from_le_bytes(bytes);
+        let hits = below(x, 0x20) | below(x ^ (ONES * 0x22), 1) | below(x ^ (ONES * 0x5C), 1);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = words.remainder();
+    tail.iter().position(|&c| ends_run(c)).map(|i| at + i)
+}
+
 /// Reads `header` if it has the common flat shape; `None` means "ask serde".
 pub(super) fn read(header: &[u8]) -> Option<Fields> {
     let s = std::str::from_utf8(header).ok()?;
@@ -340,4 +370,43 @@ pub(super) fn read(header: &[u8]) -> Option<Fields> {
     }
     r.ws();
     (r.i == header.len()).then_some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ends_run, string_run};
+
+    /// The word-at-a-time scan finds what a byte-at-a-time scan finds, on bytes drawn mostly
+    /// from the interesting ones (separators, controls, quotes, backslashes, non-ASCII).
+    #[test]
+    fn string_run_matches_a_byte_scan() {
+        let (seed, cases) =
+            crate::proptests::seed_and_cases("string_run_matches_a_byte_scan", 20_000);
+        let mut x = seed.max(1);
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pool = [
+            b'a', b'"', b'\\', 0x00, 0x01, 0x1F, 0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x80, 0xA2,
+            0xDC, 0xFF,
+        ];
+        for _ in 0..cases {
+            let len = (next() % 40) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 4 == 0 {
+                        (r >> 8) as u8
+                    } else {
+                        pool[(r >> 8) as usize % pool.len()]
+                    }
+                })
+                .collect();
+            let plain = b.iter().position(|&c| ends_run(c));
+            assert_eq!(string_run(&b), plain, "seed {seed}: {b:?}");
+        }
+    }
 }

@@ -140,19 +140,23 @@ impl<'e> Texts<'e> {
         Texts { text, spelling }
     }
 
-    /// The field under the chosen spelling; errors name a V2 field by its label, where a
-    /// bare `e` would tell the reader nothing.
-    fn read<T: WireValue>(&self, key: &Key) -> Result<Option<T>, FieldError> {
-        let name = match self.spelling {
+    /// How errors name `key`: a V2 field by its label, where a bare `e` would tell the
+    /// reader nothing.
+    fn name(&self, key: &Key) -> &'static str {
+        match self.spelling {
             SendSpelling::V1 => key.v1,
             SendSpelling::V2 => key.label,
-        };
+        }
+    }
+
+    /// The field under the chosen spelling.
+    fn read<T: WireValue>(&self, key: &Key) -> Result<Option<T>, FieldError> {
         match self.text.get(key.slot).copied().flatten() {
             None => Ok(None),
             Some(text) => T::parse(text)
                 .map(Some)
                 .ok_or_else(|| FieldError::Malformed {
-                    key: name,
+                    key: self.name(key),
                     value: text.to_owned(),
                     expected: T::EXPECTED,
                 }),
@@ -161,10 +165,7 @@ impl<'e> Texts<'e> {
 
     fn required<T: WireValue>(&self, key: &Key) -> Result<T, FieldError> {
         self.read(key)?.ok_or(FieldError::Missing {
-            key: match self.spelling {
-                SendSpelling::V1 => key.v1,
-                SendSpelling::V2 => key.label,
-            },
+            key: self.name(key),
         })
     }
 }
