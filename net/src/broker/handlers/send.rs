@@ -394,19 +394,6 @@ fn record(shard: &Shard, body: Bytes, flag: i32, sp: &SendProps<'_>, properties:
     }
 }
 
-/// A record storing `properties`, looking up its WAIT and TAGS.
-fn record_of(shard: &Shard, body: Bytes, flag: i32, properties: String) -> Record {
-    let sp = SendProps::of(&properties);
-    let (durability, tag_code) = (sp.durability(shard), tag_code(sp.tags));
-    Record {
-        durability,
-        body,
-        flag,
-        tag_code,
-        properties,
-    }
-}
-
 fn single_record(
     shard: &Shard,
     request: &Command,
@@ -415,11 +402,11 @@ fn single_record(
     flag: i32,
     to_dlq: bool,
 ) -> Result<Record, BrokerError> {
-    // Adding a UNIQ_KEY or dropping DELAY changes neither WAIT nor TAGS: `sp` still holds.
-    let stored = stored_properties(shard, props, sp.uniq_key.is_some(), to_dlq);
+    // Adding a UNIQ_KEY, dropping DELAY or setting the DLQ_ORIGIN_* pairs changes neither
+    // WAIT nor TAGS: `sp` still holds for the stored string.
+    let mut stored = stored_properties(shard, props, sp.uniq_key.is_some(), to_dlq);
     if to_dlq {
-        let stored = super::send_back::dlq_properties(&stored);
-        return Ok(record_of(shard, request.body.clone(), flag, stored));
+        stored = super::send_back::dlq_properties(&stored);
     }
     Ok(record(shard, request.body.clone(), flag, sp, stored))
 }
