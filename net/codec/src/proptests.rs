@@ -257,18 +257,21 @@ proptest! {
     }
 }
 
-/// A property string drawn from separators, short names and multi-byte characters.
+/// A property string drawn from separators, their neighbours, short names and multi-byte
+/// characters; long enough that pieces span the scanner's 8-byte words.
 fn property_string() -> impl Strategy<Value = String> {
     proptest::collection::vec(
         prop_oneof![
-            Just('\u{1}'),
-            Just('\u{2}'),
-            Just('a'),
-            Just('K'),
-            Just('é'),
-            Just('字'),
+            1 => Just('\u{0}'),
+            1 => Just('\u{1}'),
+            1 => Just('\u{2}'),
+            1 => Just('\u{3}'),
+            8 => Just('a'),
+            2 => Just('K'),
+            1 => Just('é'),
+            1 => Just('字'),
         ],
-        0..40,
+        0..80,
     )
     .prop_map(|cs| cs.into_iter().collect())
 }

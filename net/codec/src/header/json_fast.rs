@@ -3,11 +3,13 @@
 //!
 //! It accepts a strict subset of what the serde decoder in `json.rs` accepts and answers
 //! exactly what that decoder would for it; for anything else (nested values in unknown
-//! fields, floats, surrogate escapes, non-ASCII in keys, repeated known keys, malformed
+//! fields, floats, surrogate escapes, escaped top-level keys, repeated known keys, malformed
 //! input) it returns `None` and the caller falls back to serde, which also produces the
 //! error values. So it never has to be right about an error, only about a success; the
 //! differential test in `json.rs` checks that on generated and mutated headers.
 //! serde_json spent ~2.4 µs on a send request header; this reads it in a fraction of that.
+
+use std::borrow::Cow;
 
 use crate::command::{ExtFields, LanguageCode};
 
@@ -54,18 +56,29 @@ impl<'a> Reader<'a> {
         (self.b.get(self.i..end)? == word).then(|| self.i = end)
     }
 
-    /// A string with no escapes, no control bytes and only ASCII (top-level keys, skipped
-    /// values); anything else is left to serde.
-    fn plain_ascii(&mut self) -> Option<&'a [u8]> {
+    /// A string with no escapes and no control bytes (keys, names, skipped values), as a
+    /// slice of the header; anything else is `None`, and the caller either unescapes it
+    /// ([`Self::string`]) or leaves the header to serde.
+    fn plain(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
-        let rest = self.b.get(self.i..)?;
-        let len = rest.iter().position(|&c| c == b'"')?;
-        let s = rest.get(..len)?;
-        if s.iter().any(|&c| c == b'\\' || !(0x20..0x80).contains(&c)) {
+        let start = self.i;
+        let run = string_run(self.b.get(start..)?)?;
+        if self.b.get(start + run) != Some(&b'"') {
+            self.i = start - 1;
             return None;
         }
-        self.i += len + 1;
-        Some(s)
+        self.i = start + run + 1;
+        self.s.get(start..start + run)
+    }
+
+    /// A string: a slice of the header when it has no escapes, else unescaped into a copy.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        if let Some(s) = self.plain() {
+            return Some(Cow::Borrowed(s));
+        }
+        let mut out = String::new();
+        self.string_into(&mut out)?;
+        Some(Cow::Owned(out))
     }
 
     /// A string, unescaped and appended to `out`. Surrogate escapes, control bytes and
@@ -154,19 +167,7 @@ impl<'a> Reader<'a> {
     /// a `serde_json::Value`.
     fn language(&mut self) -> Option<LanguageCode> {
         match self.peek()? {
-            b'"' => {
-                // Names are plain ASCII ("JAVA", "RUST"); anything escaped takes the long way.
-                let at = self.i;
-                if let Some(name) = self.plain_ascii() {
-                    return Some(LanguageCode::from_name(
-                        self.s.get(at + 1..at + 1 + name.len())?,
-                    ));
-                }
-                self.i = at;
-                let mut name = String::new();
-                self.string_into(&mut name)?;
-                Some(LanguageCode::from_name(&name))
-            }
+            b'"' => Some(LanguageCode::from_name(&self.string()?)),
             b'n' => self.literal(b"null").map(|()| LanguageCode::JAVA),
             b't' => self.literal(b"true").map(|()| LanguageCode::JAVA),
             b'f' => self.literal(b"false").map(|()| LanguageCode::JAVA),
@@ -204,10 +205,8 @@ impl<'a> Reader<'a> {
         if self.eat(b'}').is_some() {
             return Some(());
         }
-        let mut key = String::new();
         loop {
-            key.clear();
-            self.string_into(&mut key)?;
+            let key = self.string()?;
             self.ws();
             self.eat(b':')?;
             self.ws();
@@ -251,7 +250,7 @@ impl<'a> Reader<'a> {
     /// anything bigger.
     fn skip(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.plain_ascii().map(drop),
+            b'"' => self.plain().map(drop),
             b'n' => self.literal(b"null"),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -272,7 +271,7 @@ fn ends_run(c: u8) -> bool {
 /// Each mask flags the bytes of a word that are below 0x20, equal to `"` or equal to `\`.
 /// Such a mask can flag a byte wrongly only above one it flags rightly (a borrow moves up),
 /// so the lowest flagged byte of their union is the first byte that ends the run.
-fn string_run(b: &[u8]) -> Option<usize> {
+pub(super) fn string_run(b: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
@@ -318,7 +317,7 @@ pub(super) fn read(header: &[u8]) -> Option<Fields> {
     r.ws();
     if r.eat(b'}').is_none() {
         loop {
-            let key = r.plain_ascii()?;
+            let key = r.plain()?.as_bytes();
             r.ws();
             r.eat(b':')?;
             r.ws();
