@@ -6,7 +6,7 @@
 //! and, with `--tags`, TAGS. A stream never has two sends in flight, so its sequence numbers
 //! reach the broker in order.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use ringmq_codec::headers::send::{SendMessageRequestHeader, SendMessageResponseH
 use ringmq_codec::message::UniqKeyGenerator;
 use ringmq_codec::message::batch::{BatchEntry, encode_entry};
 use ringmq_codec::message::properties::{self, keys};
+use ringmq_codec::template::RequestTemplate;
 use ringmq_codec::{Command, Header};
 use ringmq_net::remoting::{CallError, Connection};
 
@@ -60,6 +61,9 @@ struct Stream {
     failed: RefCell<Vec<u64>>,
     /// Open loop: intended times of sends not yet issued.
     pending: LocalQueue<Nanos>,
+    /// The stream's request with the birth time and properties left open, cut from its
+    /// first request; `None` when the run's header encoding has no template (binary).
+    template: OnceCell<Option<RequestTemplate>>,
 }
 
 pub struct Producer {
@@ -99,6 +103,7 @@ impl Producer {
                     next_seq: Cell::new(0),
                     failed: RefCell::new(Vec::new()),
                     pending: LocalQueue::default(),
+                    template: OnceCell::new(),
                 })
             })
             .collect();
@@ -314,8 +319,9 @@ impl Producer {
         out
     }
 
-    /// Builds the request for messages `seq0 .. seq0 + n` of a stream.
-    fn build(&self, s: &Stream, seq0: u64, n: u64, born_ns: Nanos) -> Command {
+    /// The body of the request for messages `seq0 .. seq0 + n` of a stream (one message, or a
+    /// §4.6 batch of them) and the properties for its header.
+    fn body(&self, s: &Stream, seq0: u64, n: u64, born_ns: Nanos) -> (Vec<u8>, String) {
         let p = &self.sh.params;
         let now_ms = (born_ns / 1_000_000) as i64;
         let header = |seq| BodyHeader {
@@ -328,9 +334,8 @@ impl Producer {
         let q = &s.queue;
         let stream = (q.topic as u64) << 20 | (q.broker as u64) << 12 | (q.queue_id as u64 & 0xfff);
         let key = |seq: u64| seq ^ (stream << 36);
-        let batched = p.batch > 1;
         let mut bytes = Vec::with_capacity((p.size + 64) * n as usize);
-        if batched {
+        if p.batch > 1 {
             let mut one = Vec::with_capacity(p.size);
             for seq in seq0..seq0 + n {
                 one.clear();
@@ -347,6 +352,14 @@ impl Producer {
         } else {
             body::encode(&header(seq0), &self.payload, &mut bytes);
         }
+        (bytes, self.properties(now_ms, key(seq0)))
+    }
+
+    /// Builds the whole request for messages `seq0 .. seq0 + n` of a stream.
+    fn build(&self, s: &Stream, seq0: u64, n: u64, born_ns: Nanos) -> Command {
+        let p = &self.sh.params;
+        let (bytes, props) = self.body(s, seq0, n, born_ns);
+        let batched = p.batch > 1;
         let topic = self
             .sh
             .plan
@@ -361,9 +374,9 @@ impl Producer {
             default_topic_queue_nums: 4,
             queue_id: s.queue.queue_id,
             sys_flag: 0,
-            born_timestamp_ms: now_ms,
+            born_timestamp_ms: (born_ns / 1_000_000) as i64,
             flag: 0,
-            properties: Some(self.properties(now_ms, key(seq0))),
+            properties: Some(props),
             reconsume_times: Some(0),
             unit_mode: false,
             max_reconsume_times: None,
@@ -380,6 +393,35 @@ impl Producer {
         cmd
     }
 
+    /// Sends one request and waits for its answer. A stream's first request is built in full
+    /// and becomes its template; later ones only fill in the birth time, the properties and
+    /// the body (the same bytes, without building and escaping the fixed header fields again:
+    /// ~1 µs of the generator's CPU per send).
+    async fn call(
+        &self,
+        conn: &Connection,
+        s: &Stream,
+        seq0: u64,
+        n: u64,
+        born_ns: Nanos,
+    ) -> Result<Command, CallError> {
+        let timeout = Duration::from_millis(self.sh.params.timeout_ms);
+        let Some(Some(template)) = s.template.get() else {
+            let cmd = self.build(s, seq0, n, born_ns);
+            let template = RequestTemplate::new(&cmd, &SendMessageRequestHeader::PER_MESSAGE_KEYS);
+            let _ = s.template.set(template);
+            return conn.call(cmd, timeout).await;
+        };
+        let (bytes, props) = self.body(s, seq0, n, born_ns);
+        let mut digits = [0u8; 20];
+        let born = decimal((born_ns / 1_000_000) as i64, &mut digits);
+        conn.call_framed(
+            |opaque, dst| template.write_frame(&[born, &props], opaque, &bytes, dst),
+            timeout,
+        )
+        .await
+    }
+
     /// Sends `n` messages of stream `s` in one request and records the outcome. Returns false
     /// when the connection is gone (the caller stops).
     async fn send(&self, s: &Stream, n: u64, intended: Option<Nanos>) -> bool {
@@ -387,7 +429,6 @@ impl Producer {
         let t0 = intended.unwrap_or_else(|| clock.now_ns());
         let seq0 = s.next_seq.get();
         s.next_seq.set(seq0 + n);
-        let cmd = self.build(s, seq0, n, t0);
         let conn = match self.conns.get(s.queue.broker) {
             Some(c) => c,
             None => return false,
@@ -396,11 +437,9 @@ impl Producer {
         self.sends.set(k + 1);
         let oneway = self.sh.params.send == SendMode::Oneway && !k.is_multiple_of(ONEWAY_BARRIER);
         let outcome = if oneway {
-            conn.oneway(cmd).map(|()| None)
+            conn.oneway(self.build(s, seq0, n, t0)).map(|()| None)
         } else {
-            conn.call(cmd, Duration::from_millis(self.sh.params.timeout_ms))
-                .await
-                .map(Some)
+            self.call(conn, s, seq0, n, t0).await.map(Some)
         };
         let done = clock.now_ns();
         let in_window = t0 >= self.sh.measure_start_ns();
@@ -458,6 +497,25 @@ impl Producer {
     }
 }
 
+/// `v` in decimal, written into `buf`.
+fn decimal(v: i64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or("0")
+}
+
 fn client_error(e: CallError) -> ClientError {
     match e {
         CallError::Closed => ClientError::ConnectionClosed,
@@ -478,5 +536,17 @@ fn check_response(resp: &Command, queue_id: i32, problems: &mut Errors) {
         }
         Ok(_) => {}
         Err(e) => *problems.0.entry(e.to_string()).or_default() += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_matches_display() {
+        for v in [0, 7, -5, 10, 1_700_000_000_123, i64::MAX, i64::MIN] {
+            assert_eq!(decimal(v, &mut [0; 20]), v.to_string());
+        }
     }
 }

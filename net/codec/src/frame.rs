@@ -185,13 +185,25 @@ pub fn encode_head(cmd: &Command, body_len: usize, dst: &mut BytesMut) {
     dst.put_u32(0);
     header::encode(cmd, dst);
     let header_len = dst.len() - start - FRAME_PREFIX_LEN;
+    write_prefix(dst, start, cmd.serialize, header_len, body_len);
+}
+
+/// Fills in the length prefix and header word of the frame that starts at `start` in `dst`
+/// (eight bytes reserved there), whose header is `header_len` bytes.
+pub(crate) fn write_prefix(
+    dst: &mut BytesMut,
+    start: usize,
+    serialize: SerializeType,
+    header_len: usize,
+    body_len: usize,
+) {
     assert!(
         header_len <= HEADER_LEN_MAX,
         "header of {header_len} bytes cannot be framed"
     );
     let total_len = 4 + header_len + body_len;
     let total_len = u32::try_from(total_len).expect("frame length fits the u32 length prefix");
-    let word = (u32::from(cmd.serialize.as_byte()) << 24) | header_len as u32;
+    let word = (u32::from(serialize.as_byte()) << 24) | header_len as u32;
     let prefix = dst
         .get_mut(start..start + FRAME_PREFIX_LEN)
         .expect("prefix was just written");

@@ -279,18 +279,43 @@ impl Connection {
         mut request: Command,
         timeout: Duration,
     ) -> Result<Command, CallError> {
-        let opaque = self.next_opaque();
+        let opaque = self.expect_response()?;
+        let _forget = ForgetCall { conn: self, opaque };
         request.opaque = opaque;
         request.flag &= !(FLAG_RESPONSE | FLAG_ONEWAY);
-        {
-            let mut st = self.shared.state.borrow_mut();
-            if st.closing {
-                return Err(CallError::Closed);
-            }
-            st.calls.insert(opaque, Call::Waiting(None));
-        }
-        let _forget = ForgetCall { conn: self, opaque };
         self.queue(&request)?;
+        self.response(opaque, timeout).await
+    }
+
+    /// [`call`](Self::call) for a request its caller frames itself: `write` appends one
+    /// whole request frame carrying the given opaque. A load generator keeps each stream's
+    /// request as a template and only writes what changes (`ringmq-bench`). The frame is not
+    /// checked beyond its size: a frame over the connection's limit is taken back and the
+    /// call fails with [`CallError::TooLarge`].
+    pub async fn call_framed(
+        &self,
+        write: impl FnOnce(i32, &mut BytesMut),
+        timeout: Duration,
+    ) -> Result<Command, CallError> {
+        let opaque = self.expect_response()?;
+        let _forget = ForgetCall { conn: self, opaque };
+        self.queue_framed(|dst| write(opaque, dst))?;
+        self.response(opaque, timeout).await
+    }
+
+    /// Takes a fresh opaque and registers it as awaiting a response.
+    fn expect_response(&self) -> Result<i32, CallError> {
+        let opaque = self.next_opaque();
+        let mut st = self.shared.state.borrow_mut();
+        if st.closing {
+            return Err(CallError::Closed);
+        }
+        st.calls.insert(opaque, Call::Waiting(None));
+        Ok(opaque)
+    }
+
+    /// Waits for the response to `opaque` (registered by [`Self::expect_response`]).
+    async fn response(&self, opaque: i32, timeout: Duration) -> Result<Command, CallError> {
         let response = poll_fn(|cx| {
             let mut st = self.shared.state.borrow_mut();
             let st = &mut *st;
@@ -308,6 +333,28 @@ impl Connection {
         compio::time::timeout(timeout, response)
             .await
             .unwrap_or(Err(CallError::Timeout))
+    }
+
+    /// Queues the frame `write` appends; one over the frame limit is taken back.
+    fn queue_framed(&self, write: impl FnOnce(&mut BytesMut)) -> Result<(), CallError> {
+        let mut st = self.shared.state.borrow_mut();
+        if st.closing {
+            return Err(CallError::Closed);
+        }
+        let st = &mut *st;
+        let tail = tail_bytes(&mut st.out, &mut st.free);
+        let before = tail.len();
+        write(tail);
+        let added = tail.len() - before;
+        if added > self.shared.frame_max {
+            tail.truncate(before);
+            return Err(CallError::TooLarge);
+        }
+        st.out_len += added;
+        if let Some(w) = st.writer.take() {
+            w.wake();
+        }
+        Ok(())
     }
 
     /// Asks the connection to close: queued frames are still written, then the socket is

@@ -176,7 +176,7 @@ pub(super) fn encode(cmd: &Command, dst: &mut BytesMut) {
     dst.put_u8(b'}');
 }
 
-fn put_int(dst: &mut BytesMut, v: i64) {
+pub(crate) fn put_int(dst: &mut BytesMut, v: i64) {
     let mut buf = itoa_buf(v);
     dst.put_slice(buf.as_bytes_mut());
 }

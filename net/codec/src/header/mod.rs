@@ -6,6 +6,8 @@ mod json_fast;
 
 use bytes::{Bytes, BytesMut};
 
+pub(crate) use json::{put_int as json_int, put_str as json_string};
+
 use crate::command::{Command, SerializeType};
 
 /// Why header bytes do not parse. Breaks the stream, like every frame error.

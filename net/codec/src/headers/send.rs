@@ -171,6 +171,10 @@ impl<'e> Texts<'e> {
 }
 
 impl SendMessageRequestHeader {
+    /// The extFields keys, as [`Header::encode`] writes them (V2), of the birth time and the
+    /// properties: what changes from one send of a producer's stream to the next.
+    pub const PER_MESSAGE_KEYS: [&'static str; 2] = [BORN_TIMESTAMP.v2, PROPERTIES.v2];
+
     /// Decodes with an explicit spelling (for callers that trust the request code).
     pub fn decode_spelling(ext: &ExtFields, sp: SendSpelling) -> Result<Self, FieldError> {
         let t = Texts::of(ext, sp);
