@@ -89,6 +89,9 @@ pub struct Params {
     pub inflight: usize,
     /// Target messages/s over all producers: open loop when set, closed loop otherwise.
     pub rate: Option<f64>,
+    /// Open loop: a producer's scheduler wakes at most once per this many µs (0: at every
+    /// intended time).
+    pub tick_us: u64,
     pub duration_ms: Option<u64>,
     pub messages: Option<u64>,
     pub warmup_ms: u64,
@@ -154,6 +157,7 @@ impl Params {
             json: None,
             hgrm: None,
             timeout_ms: 3_000,
+            tick_us: TICK_US_DEFAULT,
             pull_batch: 32,
             suspend_ms: 20_000,
             drain_ms: 10_000,
@@ -240,6 +244,8 @@ Load:
   --inflight N          closed loop: requests in flight per connection [16; sync: 1]
   --rate R              open loop at R messages/s in total (k, m suffixes); latency is
                         measured from each send's intended time
+  --tick D              open loop: wake at most once per D and send what is due (us, ms
+                        suffixes; 0: wake at every intended time)  [100us]
   --size BYTES          message body size, >= 32 (k, KiB, m suffixes) [1024]
   --tags a,b,...        TAGS property, cycled per message           [none]
   --no-wait             WAIT=false on every message (Java waitStoreMsgOK=false) [WAIT=true]
@@ -341,6 +347,7 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, CliError> {
             "--batch" => batch = Some(count(flag, &value()?)?),
             "--inflight" => inflight = Some(count(flag, &value()?)?),
             "--rate" => p.rate = Some(rate(&value()?)?),
+            "--tick" => p.tick_us = duration_us(&value()?)?,
             "--size" => p.size = size(&value()?)?,
             "--tags" => {
                 p.tags = value()?
@@ -486,6 +493,28 @@ fn size(text: &str) -> Result<usize, CliError> {
     }
 }
 
+/// Default of `--tick`: at 15k sends/s per producer a wake per send (a timer, an io_uring
+/// wait, one socket write per message) cost the generator ~30 µs of CPU per message.
+pub const TICK_US_DEFAULT: u64 = 100;
+
+/// A short duration in µs: `250us`, `0.5ms`, or a bare number of µs.
+pub(crate) fn duration_us(text: &str) -> Result<u64, CliError> {
+    let t = text.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("ms") {
+        (n, 1000.0)
+    } else {
+        (t, 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() && v * mult <= 1e6 => Ok((v * mult).round() as u64),
+        _ => err(format!(
+            "duration {text}: expected e.g. 100us or 0.5ms (at most 1 s)"
+        )),
+    }
+}
+
 pub(crate) fn duration_ms(text: &str) -> Result<u64, CliError> {
     let t = text.trim();
     let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
@@ -508,6 +537,18 @@ pub(crate) fn duration_ms(text: &str) -> Result<u64, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_takes_microseconds_and_milliseconds() {
+        assert_eq!(duration_us("250us").unwrap(), 250);
+        assert_eq!(duration_us("0.5ms").unwrap(), 500);
+        assert_eq!(duration_us("40").unwrap(), 40);
+        assert_eq!(duration_us("0").unwrap(), 0);
+        assert!(duration_us("2s").is_err());
+        assert!(duration_us("-1us").is_err());
+        assert_eq!(run("produce --rate 10k --tick 1ms").unwrap().tick_us, 1000);
+        assert_eq!(run("produce --rate 10k").unwrap().tick_us, TICK_US_DEFAULT);
+    }
 
     fn run(line: &str) -> Result<Params, CliError> {
         let args: Vec<String> = line.split_whitespace().map(str::to_owned).collect();

@@ -190,6 +190,14 @@ impl OpenLoop {
         self.limit.is_some_and(|n| self.next >= n)
     }
 
+    /// When a caller that last woke at `now` and wakes at most once per `tick_ns` should
+    /// wake next: the next intended time, or a tick after `now` if that is later (the sends
+    /// due by then go out together, each still measured from its own intended time). `None`
+    /// once the limit is reached.
+    pub fn wake_at(&self, now: Nanos, tick_ns: Nanos) -> Option<Nanos> {
+        self.next_at().map(|at| at.max(now.saturating_add(tick_ns)))
+    }
+
     pub fn lag(&self) -> LagStats {
         self.lag
     }
@@ -198,6 +206,29 @@ impl OpenLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With a tick, the caller wakes a tick after its last wake when sends are closer
+    /// together than that, and at the next send's time when they are further apart; the
+    /// sends then handed out are the overdue ones, with their own intended times.
+    #[test]
+    fn a_tick_groups_close_sends_and_keeps_their_intended_times() {
+        // 50 000 sends/s: one every 20 µs.
+        let mut s = OpenLoop::new(1_000_000, 50_000.0).unwrap();
+        assert_eq!(s.next_due(1_000_000).map(|d| d.index), Some(0));
+        assert_eq!(s.wake_at(1_000_000, 0), Some(1_020_000));
+        assert_eq!(s.wake_at(1_000_000, 100_000), Some(1_100_000));
+        let woke: Vec<_> = std::iter::from_fn(|| s.next_due(1_100_000)).collect();
+        assert_eq!(woke.len(), 5);
+        assert_eq!(woke[0].intended_ns, 1_020_000);
+        assert_eq!(woke[0].lag_ns, 80_000);
+        assert_eq!(woke[4].intended_ns, 1_100_000);
+        // 1 000 sends/s: further apart than the tick, which then changes nothing.
+        let mut slow = OpenLoop::new(0, 1_000.0).unwrap();
+        assert!(slow.next_due(0).is_some());
+        assert_eq!(slow.wake_at(0, 100_000), Some(1_000_000));
+        let done = OpenLoop::new(0, 1_000.0).unwrap().with_limit(0);
+        assert_eq!(done.wake_at(0, 100_000), None);
+    }
     use std::cell::Cell;
 
     /// A clock the test moves by hand.
