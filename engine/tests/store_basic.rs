@@ -412,3 +412,51 @@ fn recovery_scan_reads_ahead_in_overlapping_chunks() {
         assert_eq!(read_all(&store, "C", 0).await.len(), victim);
     });
 }
+
+/// Under async flush, each `write_behind_bytes` of written whole pages go to the kernel's
+/// writeback as they are written, contiguously, one segment at a time; under sync flush none
+/// do (every write is made durable at once).
+#[test]
+fn write_behind_hands_whole_pages_over_as_the_log_grows() {
+    block_on(async {
+        for (mode, durability) in [
+            (FlushMode::Async, Durability::Written),
+            (FlushMode::Sync, Durability::Synced),
+        ] {
+            let disk = SimDisk::new();
+            let clock = ManualClock::new(1_000);
+            let mut cfg = small_config("/data");
+            cfg.flush_mode = mode;
+            cfg.write_behind_bytes = 8192;
+            let store = open_sim(&disk, &cfg, &clock).await;
+            let body = vec![7u8; 1000];
+            // ~150 KB: more than two 64 KiB segments.
+            for _ in 0..140 {
+                store
+                    .append(req("T", 0, &body, "", durability))
+                    .await
+                    .unwrap();
+            }
+            let wb = disk.writebacks();
+            if mode == FlushMode::Sync {
+                assert!(wb.is_empty(), "sync flush started writebacks: {wb:?}");
+                continue;
+            }
+            assert!(wb.len() >= 10, "too few writebacks: {wb:?}");
+            let files: std::collections::BTreeSet<_> = wb.iter().map(|w| w.0.clone()).collect();
+            assert!(files.len() >= 2, "writebacks stayed in one segment: {wb:?}");
+            for pair in wb.windows(2) {
+                let ((fa, _, ta), (fb, from_b, _)) = (&pair[0], &pair[1]);
+                if fa == fb {
+                    assert_eq!(ta, from_b, "a gap or overlap in one segment: {wb:?}");
+                } else {
+                    assert_eq!(*from_b, 0, "a new segment starts at its beginning: {wb:?}");
+                }
+            }
+            for (_, from, to) in &wb {
+                assert_eq!(to % 4096, 0, "a partial page was handed over: {wb:?}");
+                assert!(to - from >= 8192 && *to <= cfg.segment_size, "{wb:?}");
+            }
+        }
+    });
+}

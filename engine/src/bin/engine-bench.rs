@@ -87,6 +87,7 @@ struct Args {
     writes_in_flight: Option<usize>,
     event_interval: Option<usize>,
     write_chunk: Option<u64>,
+    write_behind: Option<u64>,
     durable_writes: Option<bool>,
 }
 
@@ -127,6 +128,7 @@ options:
   --durable-writes X     on or off: group commits as one write+sync operation (default:
                          FlushConfig's)
   --write-chunk B        engine write_chunk_bytes (default: FlushConfig's)
+  --write-behind B       engine write_behind_bytes, 0 = off (default: StoreConfig's)
   --event-interval N     compio task polls between I/O polls of the engine runs (default:
                          compio's, as the broker runs)
   --writes-in-flight N   engine writes in flight at once (default: FlushConfig's)
@@ -168,6 +170,7 @@ fn parse_args() -> Option<(Args, Mode)> {
         writes_in_flight: None,
         event_interval: None,
         write_chunk: None,
+        write_behind: None,
         durable_writes: None,
     };
     let mut mode = Mode::Bench;
@@ -224,6 +227,7 @@ fn parse_args() -> Option<(Args, Mode)> {
                 })
             }
             "--write-chunk" => a.write_chunk = Some(val().parse().unwrap()),
+            "--write-behind" => a.write_behind = Some(val().parse().unwrap()),
             "--event-interval" => a.event_interval = Some(val().parse().unwrap()),
             "--writes-in-flight" => a.writes_in_flight = Some(val().parse().unwrap()),
             "--only-async" => mode = Mode::OnlyAsync(PathBuf::from(val()), 8),
@@ -502,6 +506,9 @@ fn engine_config(root: &Path, mode: FlushMode, args: &Args) -> StoreConfig {
     }
     if let Some(n) = args.writes_in_flight {
         cfg.flush.writes_in_flight_max = n;
+    }
+    if let Some(n) = args.write_behind {
+        cfg.write_behind_bytes = n;
     }
     if let Some(n) = args.write_chunk {
         cfg.flush.write_chunk_bytes = n;

@@ -104,6 +104,12 @@ pub trait DiskFile: Clone + 'static {
     /// read it back, such as the length, but not timestamps, which recovery never reads).
     async fn sync_data(&self) -> io::Result<()>;
 
+    /// Starts writing the written bytes of `[from, to)` back to the device without waiting
+    /// for them (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that the next
+    /// [`DiskFile::sync_data`] finds little left to do. Not durability: nothing is known
+    /// durable after it. No default, for the reason given at [`DiskFile::write_durable_at`].
+    async fn start_writeback(&self, from: u64, to: u64) -> io::Result<()>;
+
     /// Writes zeros over `[from, to)`, to prepare a segment ahead of time: later writes then
     /// overwrite written blocks, whose `fdatasync` commits no block allocation. Not durable
     /// until [`DiskFile::sync_data`]. No default, for the reason given at
@@ -154,4 +160,28 @@ pub async fn write_then_sync<F: DiskFile>(
         return (Err(e), buf);
     }
     (file.sync_data().await, buf)
+}
+
+/// `sync_file_range(fd, from, to - from, SYNC_FILE_RANGE_WRITE)`: starts writeback of the
+/// range's dirty pages and returns without waiting for it (an empty range does nothing).
+pub(crate) fn sync_file_range_write(fd: RawFd, from: u64, to: u64) -> io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(from),
+        libc::off64_t::try_from(to - from),
+    ) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "range too large",
+        ));
+    };
+    // SAFETY: a plain system call on a descriptor the caller holds open; no memory is shared.
+    let r = unsafe { libc::sync_file_range(fd, offset, len, libc::SYNC_FILE_RANGE_WRITE) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

@@ -52,6 +52,8 @@ struct SimState {
     fail_at: Option<u64>,
     capacity_bytes: Option<u64>,
     syncs: u64,
+    /// Every [`DiskFile::start_writeback`] asked for: (file, from, to).
+    writebacks: Vec<(PathBuf, u64, u64)>,
 }
 
 impl SimState {
@@ -176,6 +178,11 @@ impl SimDisk {
     /// Number of successful `sync_data` calls and durable writes so far.
     pub fn syncs(&self) -> u64 {
         self.state.borrow().syncs
+    }
+
+    /// The writebacks started so far, as (file, from, to), in order.
+    pub fn writebacks(&self) -> Vec<(PathBuf, u64, u64)> {
+        self.state.borrow().writebacks.clone()
     }
 
     /// Stops the machine: every file keeps its durable image plus what `mode` lets through,
@@ -440,6 +447,14 @@ impl DiskFile for SimFile {
         f.pending.clear();
         drop(f);
         self.disk.borrow_mut().syncs += 1;
+        Ok(())
+    }
+
+    /// Recorded, and otherwise nothing: written bytes stay written and not durable. Never an
+    /// injected failure, since the store ignores this hint's outcome.
+    async fn start_writeback(&self, from: u64, to: u64) -> io::Result<()> {
+        let path = self.path.as_ref().clone();
+        self.disk.borrow_mut().writebacks.push((path, from, to));
         Ok(())
     }
 

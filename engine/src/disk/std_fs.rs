@@ -150,6 +150,10 @@ impl DiskFile for StdFile {
         self.file.sync_data()
     }
 
+    async fn start_writeback(&self, from: u64, to: u64) -> io::Result<()> {
+        super::sync_file_range_write(self.file.as_raw_fd(), from, to)
+    }
+
     async fn len(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }

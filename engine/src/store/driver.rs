@@ -321,10 +321,13 @@ async fn write_pieces<D: Disk>(
             return (Err(StorageError::io(op, file.path(), at, e)), buf);
         }
         if durable == Durable::No {
-            let mut st = inner.st.borrow_mut();
-            if !st.log.dirty.contains(&seg) {
-                st.log.dirty.push(seg);
+            {
+                let mut st = inner.st.borrow_mut();
+                if !st.log.dirty.contains(&seg) {
+                    st.log.dirty.push(seg);
+                }
             }
+            write_behind(inner, &file, seg, at + n as u64);
         }
         // The next segment is prepared once this one is half written: early enough for a
         // zero fill to finish well before the roll, late enough that a fresh log does not
@@ -335,6 +338,42 @@ async fn write_pieces<D: Disk>(
         pos += n;
     }
     (Ok(()), buf)
+}
+
+/// Hands the whole pages written to segment `seg` since the last writeback to the kernel's
+/// writeback once `write_behind_bytes` of them have gathered (`end`: where the write just
+/// completed ends, a log offset). One at a time. Pages of a segment left behind by a roll
+/// are the periodic sync's.
+fn write_behind<D: Disk>(inner: &Rc<Inner<D>>, file: &D::File, seg: u64, end: u64) {
+    /// Writeback works on whole pages; a partial last page would be written twice.
+    const PAGE: u64 = 4096;
+    let every = inner.cfg.write_behind_bytes;
+    // Under sync flush every write is made durable at once; nothing waits for a periodic
+    // sync. And only while this write is the log's only I/O in flight: writeback slows the
+    // writes it runs beside (ext4 maps the delayed blocks of the range under the inode's
+    // block-map lock, which those writes need too), and a log busy enough to keep writes
+    // queued is bound by its write rate, not by the flush's bursts.
+    if every == 0
+        || inner.cfg.flush_mode != FlushMode::Async
+        || inner.writeback_busy.get()
+        || inner.inflight_io.get() > 1
+    {
+        return;
+    }
+    let from = inner.writeback_mark.get().max(seg) - seg;
+    let to = (end.saturating_sub(seg) / PAGE) * PAGE;
+    if to < from.saturating_add(every) {
+        return;
+    }
+    inner.writeback_mark.set(seg + to);
+    inner.writeback_busy.set(true);
+    let (inner, file) = (inner.clone(), file.clone());
+    start_now(async move {
+        // A hint: if it fails, the periodic sync still writes these pages and reports its
+        // own error.
+        let _ = file.start_writeback(from, to).await;
+        inner.writeback_busy.set(false);
+    });
 }
 
 /// The file of the segment starting at `seg`, creating it if needed (waiting for a

@@ -122,6 +122,10 @@ pub(crate) struct Inner<D: Disk> {
     /// Watermarks of the generation before the last `recover()`, for waiters from it.
     pub prev_marks: Cell<(u64, u64)>,
     pub inflight_io: Cell<usize>,
+    /// Write-behind: where the next writeback starts (a log offset), and whether one is in
+    /// flight ([`StoreConfig::write_behind_bytes`]).
+    pub writeback_mark: Cell<u64>,
+    pub writeback_busy: Cell<bool>,
     pub background_busy: Cell<bool>,
     pub closing: Cell<bool>,
     pub closed: Cell<bool>,

@@ -80,6 +80,8 @@ impl<D: Disk> Store<D> {
             generation: Cell::new(0),
             prev_marks: Cell::new((0, 0)),
             inflight_io: Cell::new(0),
+            writeback_mark: Cell::new(0),
+            writeback_busy: Cell::new(false),
             background_busy: Cell::new(false),
             closing: Cell::new(false),
             closed: Cell::new(false),

@@ -81,6 +81,11 @@ pub const KEYS: &[(&str, &str)] = &[
         "ms between syncs of written data under ASYNC_FLUSH (default 500)",
     ),
     (
+        "writeBehindBytes",
+        "ringmq: under ASYNC_FLUSH, start the kernel's writeback of each this many written \
+         bytes instead of leaving all to the periodic flush (default 1048576; 0 = off)",
+    ),
+    (
         "registerNameServerPeriod",
         "ms between registrations with the name servers (default 30000)",
     ),
@@ -202,6 +207,8 @@ pub struct BrokerConfig {
     /// `warmMapedFileEnable`: every segment zero-filled before use, the first one included.
     pub warm_mapped_file: bool,
     pub flush_interval_ms: u64,
+    /// `writeBehindBytes` (ringmq): the engine's `write_behind_bytes`.
+    pub write_behind_bytes: u64,
     pub register_period_ms: u64,
     /// `maxTransferCountOnMessageInMemory`: most messages in one pull response.
     pub pull_msgs_max: usize,
@@ -280,6 +287,7 @@ impl BrokerConfig {
             segment_size: segment_size(config)?,
             warm_mapped_file: config.get_or("warmMapedFileEnable", false)?,
             flush_interval_ms: positive(config, "flushIntervalCommitLog", 500, 60_000)? as u64,
+            write_behind_bytes: config.get_or("writeBehindBytes", 1u64 << 20)?,
             register_period_ms: register_period(config)?,
             pull_msgs_max: positive(config, "maxTransferCountOnMessageInMemory", 32, 1024)?
                 as usize,

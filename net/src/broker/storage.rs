@@ -181,6 +181,10 @@ impl DiskFile for MeteredFile {
         r
     }
 
+    async fn start_writeback(&self, from: u64, to: u64) -> io::Result<()> {
+        self.inner.start_writeback(from, to).await
+    }
+
     async fn len(&self) -> io::Result<u64> {
         self.inner.len().await
     }
@@ -244,6 +248,7 @@ pub fn store_config(cfg: &BrokerConfig, k: usize) -> StoreConfig {
         sc.prealloc = Prealloc::Fill;
         sc.prepare_first_segment = true;
     }
+    sc.write_behind_bytes = cfg.write_behind_bytes;
     sc.store_host = cfg.shard_addr(k);
     sc.max_message_size = cfg.max_message_size;
     // Schedule records keep their due time in the tag slot, also after recovery.
