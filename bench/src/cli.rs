@@ -469,14 +469,8 @@ fn rate(text: &str) -> Result<f64, CliError> {
 
 /// A number with an optional k/m/g suffix, each step `step` (1000 or 1024).
 fn scaled(text: &str, step: f64) -> Option<f64> {
-    let t = text.trim();
-    let lower = t.to_ascii_lowercase();
-    let (num, mult) = [("k", step), ("m", step * step), ("g", step * step * step)]
-        .iter()
-        .find_map(|(s, m)| lower.strip_suffix(s).map(|n| (n.to_owned(), *m)))
-        .unwrap_or((lower.clone(), 1.0));
-    let v: f64 = num.trim().parse().ok()?;
-    (v.is_finite() && v >= 0.0).then_some(v * mult)
+    let units = [("k", step), ("m", step * step), ("g", step * step * step)];
+    with_unit(&text.to_ascii_lowercase(), &units, 1.0)
 }
 
 fn size(text: &str) -> Result<usize, CliError> {
@@ -497,18 +491,23 @@ fn size(text: &str) -> Result<usize, CliError> {
 /// wait, one socket write per message) cost the generator ~30 µs of CPU per message.
 pub const TICK_US_DEFAULT: u64 = 100;
 
+/// `text` as a non-negative number with an optional unit suffix (the first of `units` it ends
+/// with; checked in order, so `ms` must come before `s`), times that unit's factor, or
+/// `bare`'s without a suffix.
+fn with_unit(text: &str, units: &[(&str, f64)], bare: f64) -> Option<f64> {
+    let t = text.trim();
+    let (num, mult) = units
+        .iter()
+        .find_map(|(suffix, mult)| t.strip_suffix(suffix).map(|n| (n, *mult)))
+        .unwrap_or((t, bare));
+    let v = num.trim().parse::<f64>().ok()?;
+    (v >= 0.0 && v.is_finite()).then_some(v * mult)
+}
+
 /// A short duration in µs: `250us`, `0.5ms`, or a bare number of µs.
 pub(crate) fn duration_us(text: &str) -> Result<u64, CliError> {
-    let t = text.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("us") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix("ms") {
-        (n, 1000.0)
-    } else {
-        (t, 1.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() && v * mult <= 1e6 => Ok((v * mult).round() as u64),
+    match with_unit(text, &[("us", 1.0), ("ms", 1000.0)], 1.0) {
+        Some(v) if v <= 1e6 => Ok(v.round() as u64),
         _ => err(format!(
             "duration {text}: expected e.g. 100us or 0.5ms (at most 1 s)"
         )),
@@ -516,21 +515,15 @@ pub(crate) fn duration_us(text: &str) -> Result<u64, CliError> {
 }
 
 pub(crate) fn duration_ms(text: &str) -> Result<u64, CliError> {
-    let t = text.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3_600_000.0)
-    } else {
-        (t, 1000.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok((v * mult).round() as u64),
-        _ => err(format!("duration {text}: expected e.g. 10s, 500ms, 2m")),
+    let units = [
+        ("ms", 1.0),
+        ("s", 1000.0),
+        ("m", 60_000.0),
+        ("h", 3_600_000.0),
+    ];
+    match with_unit(text, &units, 1000.0) {
+        Some(v) => Ok(v.round() as u64),
+        None => err(format!("duration {text}: expected e.g. 10s, 500ms, 2m")),
     }
 }
 

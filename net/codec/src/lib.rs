@@ -31,6 +31,7 @@ pub mod frame;
 pub mod header;
 pub mod headers;
 pub mod message;
+mod swar;
 pub mod template;
 pub mod typed;
 

@@ -212,19 +212,7 @@ impl Connection {
         if !fits_one_frame(cmd, self.shared.frame_max) {
             return Err(CallError::TooLarge);
         }
-        let mut st = self.shared.state.borrow_mut();
-        if st.closing {
-            return Err(CallError::Closed);
-        }
-        let st = &mut *st;
-        let tail = tail_bytes(&mut st.out, &mut st.free);
-        let before = tail.len();
-        frame::encode(cmd, tail);
-        st.out_len += tail.len() - before;
-        if let Some(w) = st.writer.take() {
-            w.wake();
-        }
-        Ok(())
+        self.queue_framed(|dst| frame::encode(cmd, dst))
     }
 
     /// Queues one frame whose body is `files`, in order, after `cmd`'s own body.

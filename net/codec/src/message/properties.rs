@@ -130,30 +130,10 @@ impl<'a> Iterator for Pairs<'a> {
     }
 }
 
-/// Where the first byte equal to `x` or `y` is, eight bytes per step.
-///
-/// A word's mask flags the bytes whose XOR with `x` (or `y`) is zero; a borrow can flag a
-/// byte wrongly only above one flagged rightly, so the lowest flagged byte is the answer.
+/// Where the first byte equal to `x` or `y` is, eight bytes per step ([`crate::swar`]).
 fn find_either(b: &[u8], x: u8, y: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-    let (xs, ys) = (ONES * u64::from(x), ONES * u64::from(y));
-    let mut words = b.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let Ok(bytes) = <[u8; 8]>::try_from(word) else {
-            break;
-        };
-        let w = u64::from_le_bytes(bytes);
-        let hits = zero(w ^ xs) | zero(w ^ ys);
-        if hits != 0 {
-            return Some(at + (hits.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    let tail = words.remainder();
-    tail.iter().position(|&c| c == x || c == y).map(|i| at + i)
+    use crate::swar::{equal, position};
+    position(b, |w| equal(w, x) | equal(w, y), |c| c == x || c == y)
 }
 
 /// The value of `key` in a property string, if present (the last one wins, as in a map).
