@@ -16,7 +16,7 @@ use ringmq_codec::headers::send::{SendMessageRequestHeader, SendMessageResponseH
 use ringmq_codec::message::UniqKeyGenerator;
 use ringmq_codec::message::batch::{BatchEntry, encode_entry};
 use ringmq_codec::message::properties::{self, keys};
-use ringmq_codec::template::RequestTemplate;
+use ringmq_codec::template::{Hole, RequestTemplate};
 use ringmq_codec::{Command, Header};
 use ringmq_net::remoting::{CallError, Connection};
 
@@ -416,10 +416,9 @@ impl Producer {
             return conn.call(cmd, timeout).await;
         };
         let (bytes, props) = self.body(s, seq0, n, born_ns);
-        let mut digits = [0u8; 20];
-        let born = decimal((born_ns / 1_000_000) as i64, &mut digits);
+        let holes = [Hole::Int((born_ns / 1_000_000) as i64), Hole::Text(&props)];
         conn.call_framed(
-            |opaque, dst| template.write_frame(&[born, &props], opaque, &bytes, dst),
+            |opaque, dst| template.write_frame(&holes, opaque, &bytes, dst),
             timeout,
         )
         .await
@@ -500,25 +499,6 @@ impl Producer {
     }
 }
 
-/// `v` in decimal, written into `buf`.
-fn decimal(v: i64, buf: &mut [u8; 20]) -> &str {
-    let mut at = buf.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    std::str::from_utf8(&buf[at..]).unwrap_or("0")
-}
-
 fn client_error(e: CallError) -> ClientError {
     match e {
         CallError::Closed => ClientError::ConnectionClosed,
@@ -539,17 +519,5 @@ fn check_response(resp: &Command, queue_id: i32, problems: &mut Errors) {
         }
         Ok(_) => {}
         Err(e) => *problems.0.entry(e.to_string()).or_default() += 1,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decimal;
-
-    #[test]
-    fn decimal_matches_display() {
-        for v in [0, 7, -5, 10, 1_700_000_000_123, i64::MAX, i64::MIN] {
-            assert_eq!(decimal(v, &mut [0; 20]), v.to_string());
-        }
     }
 }

@@ -19,6 +19,14 @@ use crate::header;
 /// The opaque the template is cut from; any value works, its digits only mark the place.
 const OPAQUE_MARK: i32 = -1_234_567_891;
 
+/// A value for a hole of a [`RequestTemplate`]: extFields values are JSON strings, so an
+/// integer is written as its decimal text, quoted, as [`crate::ExtFields`] holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hole<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
 /// A JSON request frame cut around some extFields values and the opaque.
 #[derive(Debug, Clone)]
 pub struct RequestTemplate {
@@ -83,9 +91,15 @@ impl RequestTemplate {
 
     /// Appends one frame: the template's header with `values` in its holes (in the order of
     /// [`Self::holes`]; a missing value is written as empty) and `opaque`, then `body`.
-    pub fn write_frame(&self, values: &[&str], opaque: i32, body: &[u8], dst: &mut BytesMut) {
+    pub fn write_frame(&self, values: &[Hole<'_>], opaque: i32, body: &[u8], dst: &mut BytesMut) {
         let fixed: usize = self.pieces.iter().map(Vec::len).sum();
-        let text: usize = values.iter().map(|v| v.len() + 2).sum();
+        let text: usize = values
+            .iter()
+            .map(|v| match v {
+                Hole::Text(t) => t.len() + 2,
+                Hole::Int(_) => 22,
+            })
+            .sum();
         dst.reserve(FRAME_PREFIX_LEN + fixed + text + 12 + body.len());
         let start = dst.len();
         dst.put_u64(0);
@@ -93,7 +107,14 @@ impl RequestTemplate {
         for (k, piece) in self.pieces.iter().enumerate() {
             dst.put_slice(piece);
             if k < holes {
-                header::json_string(dst, values.get(k).copied().unwrap_or_default());
+                match values.get(k).copied().unwrap_or(Hole::Text("")) {
+                    Hole::Text(t) => header::json_string(dst, t),
+                    Hole::Int(v) => {
+                        dst.put_u8(b'"');
+                        header::json_int(dst, v);
+                        dst.put_u8(b'"');
+                    }
+                }
             } else if k == holes {
                 header::json_int(dst, i64::from(opaque));
             }
@@ -153,14 +174,15 @@ mod tests {
             (0, "TAGS\u{1}a \"b\" \\c\u{2}", -1),
             (-42, "é\u{1}中\u{2}\u{7f}", i32::MIN),
             (i64::MAX, "", i32::MAX),
+            (i64::MIN, "x", 0),
         ];
         for (born, props, opaque) in cases {
             let want_cmd = send(born, props, opaque);
             let mut want = BytesMut::new();
             frame::encode(&want_cmd, &mut want);
             let mut got = BytesMut::from(&b"prefix"[..]);
-            let born_text = born.to_string();
-            t.write_frame(&[&born_text, props], opaque, &want_cmd.body, &mut got);
+            let holes = [Hole::Int(born), Hole::Text(props)];
+            t.write_frame(&holes, opaque, &want_cmd.body, &mut got);
             assert_eq!(&got[6..], &want[..], "born {born} props {props:?}");
             let mut buf = got.split_off(6);
             let back = frame::decode_from(&mut buf, FRAME_MAX_DEFAULT)
