@@ -30,9 +30,10 @@ pub enum Hole<'a> {
 /// A JSON request frame cut around some extFields values and the opaque.
 #[derive(Debug, Clone)]
 pub struct RequestTemplate {
-    /// `pieces[k]` comes before the value of hole `k`; the one after the last hole comes
-    /// before the opaque, the last one after it.
-    pieces: Vec<Vec<u8>>,
+    /// The header's fixed bytes, back to back.
+    fixed: Vec<u8>,
+    /// Where in `fixed` the value of hole `k` goes; the last one is the opaque's place.
+    cuts: Vec<usize>,
     /// The extFields keys whose values are holes, in the order they are written.
     holes: Vec<String>,
 }
@@ -70,16 +71,19 @@ impl RequestTemplate {
             .collect();
         let key = "\"opaque\":";
         cuts.push((format!("{key}{OPAQUE_MARK}").into_bytes(), key.len()));
-        let mut pieces = Vec::with_capacity(cuts.len() + 1);
+        let mut fixed = Vec::with_capacity(encoded.len());
+        let mut places = Vec::with_capacity(cuts.len());
         let mut rest: &[u8] = &encoded;
         for (cut, keep) in &cuts {
             let at = find(rest, cut)?;
-            pieces.push(rest.get(..at + keep)?.to_vec());
+            fixed.extend_from_slice(rest.get(..at + keep)?);
+            places.push(fixed.len());
             rest = rest.get(at + cut.len()..)?;
         }
-        pieces.push(rest.to_vec());
+        fixed.extend_from_slice(rest);
         Some(RequestTemplate {
-            pieces,
+            fixed,
+            cuts: places,
             holes: holes.iter().map(|h| (*h).to_owned()).collect(),
         })
     }
@@ -92,7 +96,6 @@ impl RequestTemplate {
     /// Appends one frame: the template's header with `values` in its holes (in the order of
     /// [`Self::holes`]; a missing value is written as empty) and `opaque`, then `body`.
     pub fn write_frame(&self, values: &[Hole<'_>], opaque: i32, body: &[u8], dst: &mut BytesMut) {
-        let fixed: usize = self.pieces.iter().map(Vec::len).sum();
         let text: usize = values
             .iter()
             .map(|v| match v {
@@ -100,13 +103,14 @@ impl RequestTemplate {
                 Hole::Int(_) => 22,
             })
             .sum();
-        dst.reserve(FRAME_PREFIX_LEN + fixed + text + 12 + body.len());
+        dst.reserve(FRAME_PREFIX_LEN + self.fixed.len() + text + 12 + body.len());
         let start = dst.len();
         dst.put_u64(0);
-        let holes = self.holes.len();
-        for (k, piece) in self.pieces.iter().enumerate() {
-            dst.put_slice(piece);
-            if k < holes {
+        let mut from = 0;
+        for (k, &cut) in self.cuts.iter().enumerate() {
+            dst.put_slice(self.fixed.get(from..cut).unwrap_or_default());
+            from = cut;
+            if k < self.holes.len() {
                 match values.get(k).copied().unwrap_or(Hole::Text("")) {
                     Hole::Text(t) => header::json_string(dst, t),
                     Hole::Int(v) => {
@@ -115,10 +119,11 @@ impl RequestTemplate {
                         dst.put_u8(b'"');
                     }
                 }
-            } else if k == holes {
+            } else {
                 header::json_int(dst, i64::from(opaque));
             }
         }
+        dst.put_slice(self.fixed.get(from..).unwrap_or_default());
         let header_len = dst.len() - start - FRAME_PREFIX_LEN;
         dst.put_slice(body);
         frame::write_prefix(dst, start, SerializeType::Json, header_len, body.len());
